@@ -1,0 +1,1 @@
+"""A reproducible study of neural-network classifiers on MNIST and Fashion-MNIST."""

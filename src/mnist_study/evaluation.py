@@ -1,0 +1,116 @@
+"""Test-set metrics, seed statistics, McNemar's test and calibration, built on scikit-learn and SciPy."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
+
+
+def _check_lengths(**arrays) -> None:
+    lengths = {name: len(values) for name, values in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"mismatched array lengths: {lengths}")
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities, shape (N, num_classes)."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str],
+                          top_pairs: int = 10, examples: int = 25) -> dict:
+    """Everything the notebooks report about one model on one labelled set, as plain JSON-able values."""
+    _check_lengths(labels=labels, probabilities=probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(class_names):
+        raise ValueError(f"probabilities: expected shape (N, {len(class_names)}), got {probabilities.shape}")
+    class_ids = list(range(len(class_names)))
+    predictions = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predictions, labels=class_ids, zero_division=0)
+    counts = confusion_matrix(labels, predictions, labels=class_ids)
+    wrong = np.flatnonzero(predictions != labels)
+    right = np.flatnonzero(predictions == labels)
+    return {
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "loss": float(log_loss(labels, probabilities, labels=class_ids)),
+        "error_count": int(len(wrong)),
+        "per_class": [
+            {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(class_names, precision, recall, f1, support, strict=True)
+        ],
+        "confusion_matrix": counts.tolist(),
+        "confusion_matrix_normalized": row_normalize(counts).tolist(),
+        "most_confused": most_confused_pairs(counts, class_names, top_pairs),
+        # Most confident mistakes first: those are the interesting ones to look at.
+        "misclassified_indices": wrong[np.argsort(-confidence[wrong], kind="stable")][:examples].tolist(),
+        "confident_correct_indices": right[np.argsort(-confidence[right], kind="stable")][:examples].tolist(),
+    }
+
+
+def row_normalize(counts: np.ndarray) -> np.ndarray:
+    """Each row divided by its total (recall per true class); empty rows stay zero."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+
+
+def most_confused_pairs(counts: np.ndarray, class_names: list[str], top: int = 10) -> list[dict]:
+    """The largest off-diagonal confusion-matrix cells, as (true, predicted, count), largest first."""
+    off_diagonal = counts.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    order = np.argsort(-off_diagonal, axis=None, kind="stable")[:top]
+    pairs = []
+    for flat_index in order:
+        true, predicted = np.unravel_index(flat_index, counts.shape)
+        if off_diagonal[true, predicted] == 0:
+            break
+        pairs.append({"true": class_names[true], "predicted": class_names[predicted],
+                      "count": int(off_diagonal[true, predicted])})
+    return pairs
+
+
+def summarize_over_seeds(values: list[float], confidence: float = 0.95) -> dict:
+    """Mean, sample standard deviation (ddof=1) and a Student-t confidence interval of the mean."""
+    if len(values) == 0:
+        raise ValueError("values: expected at least one value, got an empty list")
+    array = np.asarray(values, dtype=float)
+    summary = {"n": len(array), "mean": float(array.mean()), "std": None, "ci95_low": None, "ci95_high": None}
+    if len(array) > 1:
+        std = float(array.std(ddof=1))
+        half_width = float(stats.t.ppf(0.5 + confidence / 2, df=len(array) - 1) * std / np.sqrt(len(array)))
+        summary.update(std=std, ci95_low=summary["mean"] - half_width, ci95_high=summary["mean"] + half_width)
+    return summary
+
+
+def mcnemar_exact(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray) -> dict:
+    """Exact (binomial) McNemar test of two classifiers on the same examples."""
+    _check_lengths(labels=labels, predictions_a=predictions_a, predictions_b=predictions_b)
+    correct_a, correct_b = predictions_a == labels, predictions_b == labels
+    only_a = int(np.sum(correct_a & ~correct_b))
+    only_b = int(np.sum(~correct_a & correct_b))
+    discordant = only_a + only_b
+    # With no disagreements there is no evidence either way.
+    p_value = 1.0 if discordant == 0 else float(stats.binomtest(only_a, discordant, 0.5).pvalue)
+    return {"only_a_correct": only_a, "only_b_correct": only_b, "p_value": p_value}
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, n_bins: int = 15) -> dict:
+    """ECE over equal-width confidence bins, with the per-bin values a reliability diagram needs."""
+    _check_lengths(labels=labels, probabilities=probabilities)
+    if n_bins <= 0:
+        raise ValueError(f"n_bins: expected a positive integer, got {n_bins}")
+    confidence = probabilities.max(axis=1)
+    correct = (probabilities.argmax(axis=1) == labels).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Bins are (low, high]; a confidence of exactly 0 falls into the first bin.
+    bin_ids = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    counts = np.bincount(bin_ids, minlength=n_bins)
+    accuracy = np.bincount(bin_ids, weights=correct, minlength=n_bins)
+    mean_confidence = np.bincount(bin_ids, weights=confidence, minlength=n_bins)
+    filled = counts > 0
+    accuracy[filled] /= counts[filled]
+    mean_confidence[filled] /= counts[filled]
+    ece = float(np.sum(counts / len(labels) * np.abs(accuracy - mean_confidence)))
+    return {"ece": ece, "bin_edges": edges.tolist(), "bin_counts": counts.tolist(),
+            "bin_accuracy": accuracy.tolist(), "bin_confidence": mean_confidence.tolist()}

@@ -1,0 +1,125 @@
+"""The arc every training notebook follows: validate parameters, train per seed, evaluate once, summarize."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from mnist_study.data import (
+    DATASET_NAMES,
+    Dataset,
+    prepare_images,
+    stratified_subset,
+    train_validation_split,
+)
+from mnist_study.evaluation import classification_report, predict_probabilities, summarize_over_seeds
+from mnist_study.models import check_model_name, input_side
+from mnist_study.training import TrainingResult, check_hyperparameters, train_model
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The parameters of one training notebook, validated on construction."""
+
+    dataset: str
+    seeds: list[int]
+    epochs: int
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None
+    validation_fraction: float = 0.1
+    train_subset: int | None = None
+
+    def __post_init__(self):
+        if self.dataset not in DATASET_NAMES:
+            raise ValueError(f"dataset: unknown dataset {self.dataset!r}; expected one of {DATASET_NAMES}")
+        if not isinstance(self.seeds, list) or not self.seeds:
+            raise ValueError(f"seeds: expected a non-empty list of integers, got {self.seeds!r}")
+        if any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 for seed in self.seeds):
+            raise ValueError(f"seeds: expected non-negative integers, got {self.seeds!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: expected distinct seeds, got {self.seeds!r}")
+        check_hyperparameters(self.epochs, self.batch_size, self.learning_rate, self.lr_schedule,
+                              self.label_smoothing, self.early_stopping_patience)
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction: expected a value in (0, 0.5), got {self.validation_fraction!r}")
+        if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 20):
+            raise ValueError(f"train_subset: expected None or an integer >= 20, got {self.train_subset!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ModelRuns:
+    """All seeds of one model: per-seed numbers, plus the first seed's model and test predictions for figures."""
+
+    model_name: str
+    parameter_count: int
+    runs: list[dict] = field(default_factory=list)
+    histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    first: TrainingResult | None = None
+    test_probabilities: np.ndarray | None = None  # first seed, shape (n_test, n_classes)
+
+
+def prepare_split(data: Dataset, config: ExperimentConfig, seed: int, side: int):
+    """Seeded stratified train/validation split (optionally subsampled) and the prepared test images."""
+    images, labels = data.train_images, data.train_labels
+    if config.train_subset is not None and config.train_subset < len(labels):
+        images, labels = stratified_subset(images, labels, config.train_subset, seed)
+    split = train_validation_split(images, labels, config.validation_fraction, seed)
+    return split._replace(
+        train_images=prepare_images(split.train_images, side),
+        validation_images=prepare_images(split.validation_images, side),
+    )
+
+
+def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kwargs: dict | None = None) -> ModelRuns:
+    """Train `model_name` once per seed; each trained model touches the test set once, here."""
+    check_model_name(model_name)
+    side = input_side(model_name)
+    test_images = prepare_images(data.test_images, side)
+    result = None
+    for seed in config.seeds:
+        print(f"== {model_name} on {config.dataset}, seed {seed}", flush=True)
+        split = prepare_split(data, config, seed, side)
+        trained = train_model(
+            model_name, split, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
+            learning_rate=config.learning_rate, lr_schedule=config.lr_schedule,
+            label_smoothing=config.label_smoothing, early_stopping_patience=config.early_stopping_patience,
+            model_kwargs=model_kwargs, num_classes=len(data.class_names), log_prefix=f"   {model_name} s{seed} ",
+        )
+        probabilities = predict_probabilities(trained.model, test_images)
+        report = classification_report(data.test_labels, probabilities, data.class_names)
+        if result is None:
+            result = ModelRuns(model_name, trained.model.count_params(), first=trained,
+                               test_probabilities=probabilities)
+        result.histories[f"seed {seed}"] = trained.history
+        result.runs.append({
+            "seed": seed,
+            "test_accuracy": report["accuracy"],
+            "test_loss": report["loss"],
+            "best_val_accuracy": trained.history["val_accuracy"][trained.best_epoch - 1],
+            "best_val_loss": trained.history["val_loss"][trained.best_epoch - 1],
+            "epochs_run": trained.epochs_run,
+            "best_epoch": trained.best_epoch,
+            "train_time_s": round(trained.wall_time_s, 2),
+        })
+        print(f"   {model_name} s{seed} test accuracy {report['accuracy']:.4f}  loss {report['loss']:.4f}", flush=True)
+    return result
+
+
+def summarize_runs(runs: ModelRuns, labels: np.ndarray, class_names: list[str]) -> dict:
+    """JSON-ready summary: per-seed runs, mean/std/CI of the headline numbers, first seed's full report."""
+    return {
+        "parameters": runs.parameter_count,
+        "seeds": [run["seed"] for run in runs.runs],
+        "runs": runs.runs,
+        "test_accuracy": summarize_over_seeds([run["test_accuracy"] for run in runs.runs]),
+        "test_loss": summarize_over_seeds([run["test_loss"] for run in runs.runs]),
+        "train_time_s": summarize_over_seeds([run["train_time_s"] for run in runs.runs]),
+        "first_seed_report": classification_report(labels, runs.test_probabilities, class_names),
+    }

@@ -1,0 +1,140 @@
+"""Execute the study's notebooks with papermill, publishing results only when a notebook succeeds.
+
+    python -m mnist_study.run_notebook                # every stale notebook, in dependency order
+    python -m mnist_study.run_notebook 02_lenet5      # just these (re-run even if fresh)
+    python -m mnist_study.run_notebook --check        # fail naming results whose inputs changed
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
+
+KERNEL_NAME = "mnist-study"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+RESULTS_DIR = PROJECT_ROOT / "results"
+# Dependency order: the summary reads every other notebook's metrics.
+NOTEBOOKS = [
+    "00_data_exploration",
+    "01_feedforward",
+    "02_lenet5",
+    "03_cnn_architectures",
+    "04_fashion_mnist",
+    "05_summary",
+]
+# Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.
+VOLATILE_PAPERMILL_KEYS = ["start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"]
+
+
+def existing_notebooks() -> list[str]:
+    return [name for name in NOTEBOOKS if (NOTEBOOK_DIR / f"{name}.ipynb").is_file()]
+
+
+def strip_volatile_metadata(notebook) -> None:
+    """Remove timestamps that papermill and nbclient add, in place."""
+    for key in VOLATILE_PAPERMILL_KEYS:
+        notebook.metadata.get("papermill", {}).pop(key, None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+
+
+def render_html(notebook, path: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+
+
+def _publish(staging: Path, results_dir: Path, name: str) -> None:
+    """Move every staged file into results_dir; the notebook's old figures go first so none linger."""
+    shutil.rmtree(results_dir / "figures" / name, ignore_errors=True)
+    for source in sorted(path for path in staging.rglob("*") if path.is_file()):
+        target = results_dir / source.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    shutil.rmtree(staging)
+
+
+def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None = None,
+            kernel_name: str = KERNEL_NAME) -> Path:
+    """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`."""
+    import nbformat
+    import papermill
+
+    source = NOTEBOOK_DIR / f"{name}.ipynb"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such notebook; expected one of {existing_notebooks()}")
+    results_dir = Path(results_dir).resolve()
+    staging = results_dir / ".staging" / name
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    executed = staging / "notebooks" / f"{name}.ipynb"
+    executed.parent.mkdir(parents=True)
+    # Relative to notebooks/, papermill's working directory, as in an interactive Jupyter session.
+    staged_results = os.path.relpath(staging, NOTEBOOK_DIR)
+    print(f"==> {name}", flush=True)
+    papermill.execute_notebook(
+        source, executed, parameters={"results_dir": staged_results, **(parameters or {})},
+        kernel_name=kernel_name, cwd=NOTEBOOK_DIR, log_output=True, progress_bar=False,
+    )
+    notebook = nbformat.read(executed, as_version=4)
+    strip_volatile_metadata(notebook)
+    nbformat.write(notebook, executed)
+    render_html(notebook, staging / "html" / f"{name}.html")
+    _publish(staging, results_dir, name)
+    return results_dir / "metrics" / f"{name}.json"
+
+
+def stale_results(results_dir: Path = RESULTS_DIR) -> dict[str, list[str]]:
+    """Notebooks whose committed metrics are missing or were made from other inputs than today's."""
+    problems = {}
+    for name in existing_notebooks():
+        path = results_dir / "metrics" / f"{name}.json"
+        if not path.is_file():
+            problems[name] = [f"{path.relative_to(PROJECT_ROOT)} missing"]
+        elif changed := stale_inputs(read_json(path)):
+            problems[name] = changed
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", help=f"notebooks to run (default: the stale ones of {NOTEBOOKS})")
+    parser.add_argument("--check", action="store_true", help="only report results whose inputs changed")
+    parser.add_argument("--force", action="store_true", help="re-run every notebook, stale or not")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter in the notebooks
+
+    if args.check:
+        stale = stale_results()
+        for name, reasons in stale.items():
+            print(f"stale: results of {name}: " + "; ".join(reasons))
+        if stale:
+            print("run 'make all' and commit results/", file=sys.stderr)
+            return 1
+        print(f"results are up to date for {len(existing_notebooks())} notebook(s)")
+        return 0
+
+    unknown = [name for name in args.notebooks if name not in existing_notebooks()]
+    if unknown:
+        parser.error(f"unknown notebook(s) {unknown}; expected some of {existing_notebooks()}")
+    for name in args.notebooks or existing_notebooks():
+        # Re-evaluated per notebook: a re-run upstream makes the summary stale.
+        if args.notebooks or args.force or name in stale_results():
+            execute(name)
+        else:
+            print(f"==> {name}: up to date", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

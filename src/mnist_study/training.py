@@ -1,0 +1,145 @@
+"""Seeded, deterministic training through model.fit with explicit validation data."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_study.data import Split
+from mnist_study.models import build_model, check_model_name
+
+LR_SCHEDULES = ["constant", "cosine", "plateau"]
+
+
+@dataclass
+class TrainingResult:
+    model: keras.Model
+    history: dict[str, list[float]]  # per-epoch loss, accuracy, val_loss, val_accuracy, learning_rate
+    epochs_run: int
+    best_epoch: int  # 1-based epoch with the lowest validation loss
+    wall_time_s: float
+
+
+def set_seed(seed: int) -> None:
+    """The one place randomness is seeded: Python, NumPy and TensorFlow, with deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    # Without this, some TF kernels pick non-deterministic algorithms and re-runs drift.
+    tf.config.experimental.enable_op_determinism()
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One compact line per epoch instead of Keras' per-step progress bar."""
+
+    def __init__(self, total_epochs: int, prefix: str = ""):
+        super().__init__()
+        self.total_epochs = total_epochs
+        self.prefix = prefix
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        print(
+            f"{self.prefix}epoch {epoch + 1:>2}/{self.total_epochs}"
+            f"  loss {logs.get('loss', float('nan')):.4f}  acc {logs.get('accuracy', float('nan')):.4f}"
+            f"  val_loss {logs.get('val_loss', float('nan')):.4f}  val_acc {logs.get('val_accuracy', float('nan')):.4f}"
+            f"  {time.perf_counter() - self._start:.1f}s",
+            flush=True,
+        )
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def check_hyperparameters(epochs: int, batch_size: int, learning_rate: float, lr_schedule: str = "constant",
+                          label_smoothing: float = 0.0, early_stopping_patience: int | None = None) -> None:
+    """Raise ValueError naming the first training hyperparameter that is out of range."""
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float) or not learning_rate > 0:
+        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule: unknown schedule {lr_schedule!r}; expected one of {LR_SCHEDULES}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing: expected a value in [0, 1), got {label_smoothing!r}")
+    if early_stopping_patience is not None:
+        _positive_int("early_stopping_patience", early_stopping_patience)
+
+
+def _check_split(split: Split) -> None:
+    for images, labels, name in ((split.train_images, split.train_labels, "train"),
+                                 (split.validation_images, split.validation_labels, "validation")):
+        if len(images) != len(labels):
+            raise ValueError(f"{name} images and labels: lengths differ ({len(images)} vs {len(labels)})")
+        if len(images) == 0:
+            raise ValueError(f"{name} images: the set is empty")
+
+
+def train_model(
+    model_name: str,
+    split: Split,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    lr_schedule: str = "constant",
+    label_smoothing: float = 0.0,
+    early_stopping_patience: int | None = None,
+    model_kwargs: dict | None = None,
+    num_classes: int = 10,
+    log_prefix: str = "",
+) -> TrainingResult:
+    """Seed, build, compile (Adam) and fit `model_name` on prepared images; validation data is explicit."""
+    check_model_name(model_name)
+    check_hyperparameters(epochs, batch_size, learning_rate, lr_schedule, label_smoothing, early_stopping_patience)
+    _check_split(split)
+    set_seed(seed)  # before building, so initial weights are seeded too
+    model = build_model(model_name, input_shape=split.train_images.shape[1:], num_classes=num_classes,
+                        **(model_kwargs or {}))
+
+    steps_per_epoch = math.ceil(len(split.train_images) / batch_size)
+    callbacks: list[keras.callbacks.Callback] = [EpochLogger(epochs, log_prefix)]
+    rate = learning_rate
+    if lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps_per_epoch)
+    elif lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=0))
+    if early_stopping_patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True, verbose=0))
+
+    # One-hot targets so that label smoothing works with the same loss for every run.
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    fit = model.fit(
+        split.train_images,
+        keras.utils.to_categorical(split.train_labels, num_classes),
+        validation_data=(split.validation_images, keras.utils.to_categorical(split.validation_labels, num_classes)),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    wall_time_s = time.perf_counter() - start
+    history = {key: [float(value) for value in values] for key, values in fit.history.items()}
+    return TrainingResult(
+        model=model,
+        history=history,
+        epochs_run=len(history["loss"]),
+        best_epoch=int(np.argmin(history["val_loss"])) + 1,
+        wall_time_s=wall_time_s,
+    )
