@@ -1,0 +1,45 @@
+"""Builders match the published parameter counts and produce probability vectors."""
+
+import numpy as np
+import pytest
+
+from mnist_study.models import MODEL_BUILDERS, build_feedforward, build_model, input_side
+
+EXPECTED_PARAMETERS = {
+    "feedforward": 109_386,  # seeds' "simple NN"
+    "lenet5": 61_706,  # LeCun et al. 1998 (C1..F6 + output)
+    "cnn_minimal": 216_650,  # 320 + (26*26*32*10 + 10)
+    "cnn_deep": 103_338,  # 320 + 18,496 + 73,856 + (128*64 + 64) + 2,080 + 330
+    "cnn_regularized": 225_546,  # 832 + 18,496 + (1600*128 + 128) + 1,290
+    "cnn_batchnorm": 131_530,  # the seed's batch-norm CNN
+    "fashion_cnn": 225_034,  # 320 + 18,496 + (1600*128 + 128) + 1,290
+}
+
+
+def test_every_builder_is_covered():
+    assert set(MODEL_BUILDERS) == set(EXPECTED_PARAMETERS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PARAMETERS))
+def test_parameter_count_and_output(name):
+    model = build_model(name)
+    assert model.count_params() == EXPECTED_PARAMETERS[name]
+    side = input_side(name)
+    assert model.input_shape == (None, side, side, 1)
+    probabilities = model.predict(np.random.default_rng(0).random((3, side, side, 1), dtype=np.float32), verbose=0)
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert not model.compiled  # builders return uncompiled models
+
+
+def test_feedforward_small_variant():
+    assert build_feedforward(units=[64, 64], dropout_rate=0.5).count_params() == 55_050
+
+
+def test_lenet5_needs_padded_input():
+    assert input_side("lenet5") == 32 and input_side("cnn_deep") == 28
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match=r"unknown model 'resnet'; expected one of \['feedforward', 'lenet5'"):
+        build_model("resnet")

@@ -1,0 +1,66 @@
+"""A short fit learns, is bit-for-bit repeatable, and bad arguments are refused."""
+
+import numpy as np
+import pytest
+
+from mnist_study.data import prepare_images, stratified_subset, train_validation_split
+from mnist_study.training import train_model
+
+
+@pytest.fixture(scope="module")
+def small_split(mnist):
+    images, labels = stratified_subset(mnist.train_images, mnist.train_labels, 1200, seed=0)
+    split = train_validation_split(images, labels, validation_fraction=0.2, seed=0)
+    return split._replace(train_images=prepare_images(split.train_images),
+                          validation_images=prepare_images(split.validation_images))
+
+
+def test_one_epoch_beats_chance(small_split, capsys):
+    result = train_model("cnn_regularized", small_split, seed=0, epochs=1)
+    assert result.epochs_run == 1 and result.best_epoch == 1
+    assert result.history["val_accuracy"][0] > 0.5  # chance is 0.1
+    assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert result.wall_time_s > 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1 and "epoch  1/1" in lines[0] and "val_acc" in lines[0]
+
+
+def test_same_seed_gives_identical_weights(small_split):
+    first = train_model("feedforward", small_split, seed=7, epochs=2, lr_schedule="cosine")
+    second = train_model("feedforward", small_split, seed=7, epochs=2, lr_schedule="cosine")
+    third = train_model("feedforward", small_split, seed=8, epochs=2, lr_schedule="cosine")
+    for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert first.history == second.history
+    assert not np.array_equal(first.model.get_weights()[0], third.model.get_weights()[0])
+
+
+def test_early_stopping_restores_best_epoch(small_split):
+    # On 960 images the validation loss turns up within a few epochs; training must stop one epoch later.
+    result = train_model("feedforward", small_split, seed=0, epochs=12, early_stopping_patience=1,
+                         label_smoothing=0.1, lr_schedule="plateau")
+    assert result.epochs_run <= 12
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    if result.epochs_run < 12:
+        assert result.epochs_run == result.best_epoch + 1
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"epochs": 0}, "epochs: expected a positive integer, got 0"),
+    ({"epochs": -3}, "epochs: expected a positive integer, got -3"),
+    ({"epochs": 1, "batch_size": 0}, "batch_size: expected a positive integer, got 0"),
+    ({"epochs": 1, "learning_rate": 0}, "learning_rate: expected a positive number, got 0"),
+    ({"epochs": 1, "lr_schedule": "step"}, r"lr_schedule: unknown schedule 'step'; expected one of \['constant'"),
+    ({"epochs": 1, "label_smoothing": 1.0}, r"label_smoothing: expected a value in \[0, 1\), got 1.0"),
+])
+def test_bad_arguments(small_split, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_model("feedforward", small_split, seed=0, **kwargs)
+
+
+def test_mismatched_lengths_and_unknown_model(small_split):
+    broken = small_split._replace(train_labels=small_split.train_labels[:-1])
+    with pytest.raises(ValueError, match=r"train images and labels: lengths differ \(960 vs 959\)"):
+        train_model("feedforward", broken, seed=0, epochs=1)
+    with pytest.raises(ValueError, match="unknown model 'mlp'"):
+        train_model("mlp", small_split, seed=0, epochs=1)
