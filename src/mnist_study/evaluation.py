@@ -14,8 +14,10 @@ def _check_lengths(**arrays) -> None:
 
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities, shape (N, num_classes)."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    """Class probabilities, shape (N, num_classes), float64 rows summing to 1."""
+    probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    # float32 softmax rows are off by ~1e-7, which scikit-learn's log_loss warns about.
+    return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
 def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -123,3 +124,15 @@ def summarize_runs(runs: ModelRuns, labels: np.ndarray, class_names: list[str]) 
         "train_time_s": summarize_over_seeds([run["train_time_s"] for run in runs.runs]),
         "first_seed_report": classification_report(labels, runs.test_probabilities, class_names),
     }
+
+
+def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path) -> dict[str, str]:
+    """Save the first seed's model (.keras) and its test-set predictions (.npy, for McNemar tests)."""
+    results_dir = Path(results_dir)
+    model_path = results_dir / "models" / f"{dataset}_{runs.model_name}.keras"
+    predictions_path = results_dir / "predictions" / f"{dataset}_{runs.model_name}.npy"
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    predictions_path.parent.mkdir(parents=True, exist_ok=True)
+    runs.first.model.save(model_path)
+    np.save(predictions_path, runs.test_probabilities.argmax(axis=1).astype(np.uint8))
+    return {"model": model_path.name, "predictions": predictions_path.name}

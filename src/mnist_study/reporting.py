@@ -131,3 +131,16 @@ def stale_inputs(metrics: dict) -> list[str]:
         elif _file_digest(path) != recorded[name]:
             problems.append(f"{name} (changed)")
     return problems
+
+
+def write_metrics(notebook: str, results_dir: str | Path, body: dict, seeds: list[int], parameters: dict,
+                  started_at: datetime, extra_inputs: list[str | Path] = ()) -> Path:
+    """Write `results_dir/metrics/<notebook>.json`: the results, their provenance and input fingerprint."""
+    wall_time_s = (datetime.now(UTC) - started_at.astimezone(UTC)).total_seconds()
+    metrics = {
+        "notebook": notebook,
+        **body,
+        "provenance": provenance(seeds, parameters, started_at, wall_time_s),
+        "fingerprint": input_fingerprint(notebook, extra_inputs),
+    }
+    return write_json(metrics, Path(results_dir) / "metrics" / f"{notebook}.json")
