@@ -5,8 +5,11 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_score, recall_score
 
 from mnist_study.evaluation import (
+    accuracy_coverage,
+    apply_temperature,
     classification_report,
     expected_calibration_error,
+    fit_temperature,
     mcnemar_exact,
     most_confused_pairs,
     summarize_over_seeds,
@@ -104,3 +107,28 @@ def test_report_rejects_mismatched_lengths(predictions):
     labels, probabilities = predictions
     with pytest.raises(ValueError, match=r"mismatched array lengths: \{'labels': 499, 'probabilities': 500\}"):
         classification_report(labels[:-1], probabilities, CLASSES)
+
+
+def test_temperature_scaling_fixes_an_over_confident_model():
+    # A model 70 % right that always claims 99 %: the fitted temperature must soften it and cut the ECE.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 3000)
+    predicted = np.where(rng.random(3000) < 0.7, labels, (labels + 1) % 3)
+    probabilities = np.full((3000, 3), 0.005)
+    probabilities[np.arange(3000), predicted] = 0.99
+    temperature = fit_temperature(labels, probabilities)
+    assert temperature > 1.5
+    before = expected_calibration_error(labels, probabilities)["ece"]
+    after = expected_calibration_error(labels, apply_temperature(probabilities, temperature))["ece"]
+    assert before == pytest.approx(0.29, abs=0.02) and after < 0.03
+    assert np.array_equal(apply_temperature(probabilities, temperature).argmax(axis=1), predicted)
+    with pytest.raises(ValueError, match="temperature: expected a positive number, got 0"):
+        apply_temperature(probabilities, 0)
+
+
+def test_accuracy_coverage_by_hand():
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55]])
+    labels = np.array([0, 1, 1, 0])  # by confidence: right, wrong, right, wrong
+    curve = accuracy_coverage(labels, probabilities, points=4)
+    assert curve["coverage"] == [0.25, 0.5, 0.75, 1.0]
+    assert curve["accuracy"] == pytest.approx([1.0, 0.5, 2 / 3, 0.5])

@@ -17,13 +17,14 @@ pytestmark = pytest.mark.notebook
 
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory):
-    """All six notebooks, in dependency order, into one temporary results folder."""
+    """Every notebook, in dependency order, into one temporary results folder."""
     results = tmp_path_factory.mktemp("results")
     readme = results / "PROJECT_README.md"
     shutil.copy(PROJECT_ROOT / "README.md", readme)
     parameters = {
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
+        "06_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
         "05_summary": {"inputs_dir": str(results), "readme_path": str(readme)},
     }
     for name in NOTEBOOKS:
@@ -32,7 +33,7 @@ def tiny_results(tmp_path_factory):
 
 
 def test_source_notebooks_are_clean():
-    assert sorted(path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")) == NOTEBOOKS
+    assert sorted(path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
     for name in NOTEBOOKS:
         notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -80,8 +81,20 @@ def test_summary_builds_table_and_readmes(tiny_results):
     assert len(summary["mcnemar"]) == 15  # 6 MNIST models, pairwise
     page = (tiny_results / "README.md").read_text()
     assert "| feedforward | mnist |" in page and "figures/05_summary/comparison.png" in page
+    assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
     readme = (tiny_results / "PROJECT_README.md").read_text()
     assert "| lenet5 | mnist |" in readme
+
+
+def test_generalization_metrics(tiny_results):
+    metrics = read_json(tiny_results / "metrics" / "06_generalization_robustness_calibration.json")
+    assert len(metrics["per_model"]) == 6
+    for result in metrics["per_model"].values():
+        assert 0 <= result["uci_accuracy"] <= 1 and result["temperature"] > 0
+        assert set(result["robustness"]) == {"rotation", "translation", "noise", "occlusion"}
+        rotation = result["robustness"]["rotation"]
+        assert len(rotation["accuracy"]) == len(rotation["strengths"]) == 7 and 0 <= rotation["auc"] <= 1
+        assert len(result["accuracy_coverage"]["coverage"]) == 20
 
 
 @pytest.mark.parametrize(("parameters", "message"), [

@@ -157,10 +157,15 @@ def pad_to_32(images: np.ndarray) -> np.ndarray:
 
 def prepare_images(images: np.ndarray, pad_to: int = IMAGE_SIDE) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, side, side, 1) in [0, 1]; side is 28 or 32."""
+    return shape_for_model(scale_images(images), pad_to)
+
+
+def shape_for_model(images: np.ndarray, pad_to: int = IMAGE_SIDE) -> np.ndarray:
+    """Float (N, 28, 28) -> (N, side, side, 1): the channel axis, and LeNet-5's padding when side is 32."""
     if pad_to not in (IMAGE_SIDE, 32):
         raise ValueError(f"pad_to: expected 28 or 32, got {pad_to}")
-    prepared = add_channel_axis(scale_images(images))
-    return pad_to_32(prepared) if pad_to == 32 else prepared
+    shaped = add_channel_axis(images)
+    return pad_to_32(shaped) if pad_to == 32 else shaped
 
 
 def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

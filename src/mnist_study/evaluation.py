@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 
@@ -116,3 +116,36 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, n_
     ece = float(np.sum(counts / len(labels) * np.abs(accuracy - mean_confidence)))
     return {"ece": ece, "bin_edges": edges.tolist(), "bin_counts": counts.tolist(),
             "bin_accuracy": accuracy.tolist(), "bin_confidence": mean_confidence.tolist()}
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of log-probabilities divided by `temperature` (> 1 softens, < 1 sharpens)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The temperature minimizing negative log-likelihood on held-out data (Guo et al. 2017)."""
+    _check_lengths(labels=labels, probabilities=probabilities)
+
+    def negative_log_likelihood(log_temperature: float) -> float:
+        scaled = apply_temperature(probabilities, float(np.exp(log_temperature)))
+        return float(-np.mean(np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-12, 1.0))))
+
+    # Searched on log T so that 0.5 and 2 are equally far from 1.
+    result = optimize.minimize_scalar(negative_log_likelihood, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def accuracy_coverage(labels: np.ndarray, probabilities: np.ndarray, points: int = 20) -> dict:
+    """Accuracy on the most confident fraction of examples, for coverage from 1/points to 1."""
+    _check_lengths(labels=labels, probabilities=probabilities)
+    order = np.argsort(-probabilities.max(axis=1), kind="stable")
+    correct = (probabilities.argmax(axis=1) == labels)[order]
+    coverage = np.linspace(1 / points, 1.0, points)
+    kept = np.maximum(1, np.round(coverage * len(labels)).astype(int))
+    return {"coverage": coverage.tolist(), "accuracy": [float(correct[:count].mean()) for count in kept]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +136,9 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path) -
     runs.first.model.save(model_path)
     np.save(predictions_path, runs.test_probabilities.argmax(axis=1).astype(np.uint8))
     return {"model": model_path.name, "predictions": predictions_path.name}
+
+
+def config_from_parameters(parameters: dict) -> ExperimentConfig:
+    """Rebuild the ExperimentConfig recorded in a metrics file (extra notebook parameters are ignored)."""
+    names = {item.name for item in fields(ExperimentConfig)}
+    return ExperimentConfig(**{name: value for name, value in parameters.items() if name in names})

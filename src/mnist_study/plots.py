@@ -165,13 +165,10 @@ def model_comparison(names: list[str], accuracy_mean: list[float], accuracy_std:
     return figure
 
 
-def reliability_diagram(calibration: dict, title: str) -> Figure:
-    """Accuracy against confidence per bin (from evaluation.expected_calibration_error)."""
+def _draw_reliability(axis, calibration: dict, title: str) -> None:
     edges = np.asarray(calibration["bin_edges"])
     centres = (edges[:-1] + edges[1:]) / 2
-    counts = np.asarray(calibration["bin_counts"])
-    filled = counts > 0
-    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    filled = np.asarray(calibration["bin_counts"]) > 0
     axis.bar(centres[filled], np.asarray(calibration["bin_accuracy"])[filled], width=np.diff(edges)[filled],
              edgecolor="black", alpha=0.7, label="accuracy")
     axis.plot([0, 1], [0, 1], "k--", label="perfect calibration")
@@ -179,6 +176,34 @@ def reliability_diagram(calibration: dict, title: str) -> Figure:
     axis.set_ylabel("accuracy")
     axis.set_title(f"{title}\nECE = {calibration['ece']:.4f}")
     axis.legend(loc="upper left")
+
+
+def reliability_diagram(calibration: dict, title: str) -> Figure:
+    """Accuracy against confidence per bin (from evaluation.expected_calibration_error)."""
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    _draw_reliability(axis, calibration, title)
+    return figure
+
+
+def reliability_before_after(before: dict, after: dict, temperature: float, title: str) -> Figure:
+    """Reliability diagrams before and after temperature scaling, side by side."""
+    figure, axes = plt.subplots(1, 2, figsize=(9, 4.5))
+    _draw_reliability(axes[0], before, f"{title}: as trained")
+    _draw_reliability(axes[1], after, f"{title}: temperature {temperature:.2f}")
+    figure.tight_layout()
+    return figure
+
+
+def line_chart(x: list[float], curves: dict[str, list[float]], xlabel: str, ylabel: str, title: str) -> Figure:
+    """One line per named curve over a shared x axis (robustness and accuracy-coverage curves)."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name, values in curves.items():
+        axis.plot(x, values, marker="o", markersize=3, label=name)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
     return figure
 
 

@@ -85,9 +85,10 @@ def describe_accuracy(accuracy: dict) -> str:
             f"(95% CI {accuracy['ci95_low'] * 100:.2f}–{accuracy['ci95_high'] * 100:.2f} %)")
 
 
-def results_readme(table: str, targets: str, mcnemar: str, figures: list[tuple[str, str]],
+def results_readme(table: str, sections: list[tuple[str, str]], figures: list[tuple[str, str]],
                    notebooks: list[str], provenance_line: str) -> str:
     """The entry page of results/: tables, key figures inline, links to every rendered notebook."""
+    section_text = "\n\n".join(f"## {heading}\n\n{body}" for heading, body in sections)
     figure_lines = "\n\n".join(f"**{caption}**\n\n![{caption}]({path})" for caption, path in figures)
     notebook_lines = "\n".join(
         f"- `{name}`: [notebook](notebooks/{name}.ipynb) · [HTML](html/{name}.html) · "
@@ -101,17 +102,7 @@ Regenerate everything with `make all`. {provenance_line}
 
 {table}
 
-## Targets
-
-{targets}
-
-## Are the differences real? Exact McNemar tests between the MNIST models
-
-First-seed models compared pairwise on the same 10,000 test images. "only A" / "only B" count the images
-exactly one of the two gets right; p-values are exact binomial, with Benjamini-Hochberg adjustment for the
-number of pairs.
-
-{mcnemar}
+{section_text}
 
 ## Key figures
 
