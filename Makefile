@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all force test test-fast check-results lint lock clean
+.PHONY: help setup all force test test-fast check-results lint bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test-fast: $(INSTALLED) ## The tests without the notebook executions
 
 check-results: $(INSTALLED) ## Fail naming any committed result whose inputs changed since it was made
 	$(BIN)/python -m mnist_study.run_notebook --check
+
+bench: $(INSTALLED) ## Benchmark throughput, FLOP/s, time to accuracy, memory (writes results/benchmarks/)
+	$(BIN)/python -m mnist_study.benchmark
 
 lint: $(INSTALLED) ## ruff on the package, tests and notebooks
 	$(BIN)/ruff check src tests notebooks

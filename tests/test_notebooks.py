@@ -113,3 +113,27 @@ def test_metrics_are_valid_json_without_nan(tiny_results):
     for path in (tiny_results / "metrics").glob("*.json"):
         text = path.read_text()
         assert json.loads(text) and "NaN" not in text and "Infinity" not in text, path
+
+
+TIME_FIELDS = {"train_time_s", "wall_time_s", "started_at"}
+
+
+def _without_times(value):
+    """The metrics with every timing and start-time field removed, recursively."""
+    if isinstance(value, dict):
+        return {key: _without_times(item) for key, item in value.items() if key not in TIME_FIELDS}
+    if isinstance(value, list):
+        return [_without_times(item) for item in value]
+    return value
+
+
+def test_a_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path):
+    execute("01_feedforward", results_dir=tmp_path, parameters=TINY)
+    first = read_json(tiny_results / "metrics" / "01_feedforward.json")
+    second = read_json(tmp_path / "metrics" / "01_feedforward.json")
+    assert _without_times(first) == _without_times(second)
+    figures = sorted(path.name for path in (tiny_results / "figures" / "01_feedforward").glob("*.png"))
+    assert figures == sorted(path.name for path in (tmp_path / "figures" / "01_feedforward").glob("*.png"))
+    for name in figures:
+        assert (tiny_results / "figures" / "01_feedforward" / name).read_bytes() == \
+               (tmp_path / "figures" / "01_feedforward" / name).read_bytes(), name

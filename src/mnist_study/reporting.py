@@ -101,11 +101,16 @@ def _display_path(path: Path) -> str:
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
 
 
+# Command-line tools that run or read results but compute none of their numbers; changing them must
+# not force the whole study to re-run.
+TOOLING_MODULES = {"run_notebook.py", "benchmark.py", "predict.py"}
+
+
 def default_inputs(notebook: str) -> list[Path]:
     """Files every result of `notebook` depends on: the notebook, the package, the data, the pins."""
     return [
         PROJECT_ROOT / "notebooks" / f"{notebook}.ipynb",
-        *sorted(PACKAGE_DIR.glob("*.py")),
+        *sorted(path for path in PACKAGE_DIR.glob("*.py") if path.name not in TOOLING_MODULES),
         PROJECT_ROOT / "requirements.txt",
         *sorted((PROJECT_ROOT / "data").glob("*/*.gz")),
     ]

@@ -14,6 +14,7 @@ from mnist_study.data import Split
 from mnist_study.models import build_model, check_model_name
 
 LR_SCHEDULES = ["constant", "cosine", "plateau"]
+STRATEGIES = ["default", "mirrored"]
 
 
 @dataclass
@@ -52,6 +53,17 @@ class EpochLogger(keras.callbacks.Callback):
             f"  {time.perf_counter() - self._start:.1f}s",
             flush=True,
         )
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """"default": one device. "mirrored": synchronous data parallelism over all local GPUs, or, without
+    GPUs, over all logical CPU devices (see tf.config.set_logical_device_configuration)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy: unknown {name!r}; expected one of {STRATEGIES}")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
 
 
 def _positive_int(name: str, value) -> None:
@@ -94,17 +106,20 @@ def train_model(
     lr_schedule: str = "constant",
     label_smoothing: float = 0.0,
     early_stopping_patience: int | None = None,
+    strategy: str = "default",
     model_kwargs: dict | None = None,
     num_classes: int = 10,
     log_prefix: str = "",
 ) -> TrainingResult:
-    """Seed, build, compile (Adam) and fit `model_name` on prepared images; validation data is explicit."""
+    """Seed, build, compile (Adam) and fit `model_name` on prepared images; validation data is explicit.
+
+    `batch_size` is the global batch: under the "mirrored" strategy each replica gets an equal share.
+    """
     check_model_name(model_name)
     check_hyperparameters(epochs, batch_size, learning_rate, lr_schedule, label_smoothing, early_stopping_patience)
     _check_split(split)
+    distribution = distribution_strategy(strategy)
     set_seed(seed)  # before building, so initial weights are seeded too
-    model = build_model(model_name, input_shape=split.train_images.shape[1:], num_classes=num_classes,
-                        **(model_kwargs or {}))
 
     steps_per_epoch = math.ceil(len(split.train_images) / batch_size)
     callbacks: list[keras.callbacks.Callback] = [EpochLogger(epochs, log_prefix)]
@@ -117,12 +132,16 @@ def train_model(
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True, verbose=0))
 
-    # One-hot targets so that label smoothing works with the same loss for every run.
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-        metrics=["accuracy"],
-    )
+    # Variables (weights, optimizer state) must be created inside the strategy's scope.
+    with distribution.scope():
+        model = build_model(model_name, input_shape=split.train_images.shape[1:], num_classes=num_classes,
+                            **(model_kwargs or {}))
+        # One-hot targets so that label smoothing works with the same loss for every run.
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=rate),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+            metrics=["accuracy"],
+        )
     start = time.perf_counter()
     fit = model.fit(
         split.train_images,

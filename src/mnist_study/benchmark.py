@@ -1,0 +1,315 @@
+"""Benchmark of the study's own code: throughput, FLOP/s against the machine's matmul peak, time to accuracy.
+
+    python -m mnist_study.benchmark            # what `make bench` runs; writes results/benchmarks/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
+from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
+
+BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
+MODELS = ["feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm", "fashion_cnn"]
+
+
+def forward_flops_per_image(model) -> int:
+    """Multiply-adds x 2 of the convolution and dense layers, from the layer shapes (the rest is negligible)."""
+    from keras import layers
+
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, height, width, channels_out = layer.output.shape
+            kernel_height, kernel_width = layer.kernel_size
+            channels_in = layer.input.shape[-1]
+            flops += 2 * height * width * channels_out * kernel_height * kernel_width * channels_in
+        elif isinstance(layer, layers.Dense):
+            flops += 2 * layer.input.shape[-1] * layer.units
+    return int(flops)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """Best float32 GFLOP/s of a size x size matrix product through TensorFlow: the attainable peak here."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), seed=1)
+    b = tf.random.normal((size, size), seed=2)
+    product = tf.function(lambda x, y: tf.linalg.matmul(x, y))
+    product(a, b).numpy()  # trace and warm up
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(a, b).numpy()
+        timings.append(time.perf_counter() - start)
+    return 2 * size**3 / min(timings) / 1e9
+
+
+def _prepared_mnist(side: int, count: int):
+    from mnist_study.data import load_dataset, prepare_images
+
+    data = load_dataset("mnist")
+    return prepare_images(data.train_images[:count], side), data.train_labels[:count]
+
+
+def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 40, blocks: int = 5,
+                     deterministic: bool = True) -> dict:
+    """Steady-state training images/s (median of timed blocks after a warm-up block) and inference images/s."""
+    import keras
+
+    from mnist_study.models import build_model, input_side
+    from mnist_study.training import set_seed
+
+    if deterministic:
+        set_seed(0)
+    else:
+        keras.utils.set_random_seed(0)
+    images, labels = _prepared_mnist(input_side(model_name), batch_size * block_steps)
+    model = build_model(model_name)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)  # warm-up: tracing, allocation
+    train_rates = []
+    for _ in range(blocks):
+        start = time.perf_counter()
+        model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)
+        train_rates.append(len(images) / (time.perf_counter() - start))
+    model.predict(images, batch_size=1024, verbose=0)
+    infer_rates = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model.predict(images, batch_size=1024, verbose=0)
+        infer_rates.append(len(images) / (time.perf_counter() - start))
+    forward = forward_flops_per_image(model)
+    train_rate, infer_rate = statistics.median(train_rates), statistics.median(infer_rates)
+    keras.backend.clear_session()
+    return {
+        "parameters": model.count_params(),
+        "forward_flops_per_image": forward,
+        "train_images_per_s": train_rate,
+        "inference_images_per_s": infer_rate,
+        # Training is forward plus backward, about three forward passes' worth of FLOPs.
+        "train_gflops_per_s": 3 * forward * train_rate / 1e9,
+        "inference_gflops_per_s": forward * infer_rate / 1e9,
+    }
+
+
+def build_keras_reference():
+    """keras-io's `mnist_convnet` example: conv32-pool-conv64-pool-dropout(0.5)-dense10 (Adam, batch 128)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name="keras_io_mnist_convnet")
+
+
+def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, max_epochs: int = 6) -> dict:
+    """Training wall time (evaluations excluded) until validation accuracy first reaches `target`."""
+    import keras
+
+    from mnist_study.data import load_dataset
+    from mnist_study.experiment import ExperimentConfig, prepare_split
+    from mnist_study.models import build_model
+    from mnist_study.training import set_seed
+
+    set_seed(0)
+    split = prepare_split(load_dataset("mnist"), ExperimentConfig(dataset="mnist", seeds=[0], epochs=1), 0, 28)
+    steps_per_epoch = int(np.ceil(len(split.train_images) / 128))
+    if recipe == "study":  # notebook 03's recipe for the regularized CNN
+        model = build_model("cnn_regularized")
+        rate = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=max_epochs * steps_per_epoch)
+    else:
+        model = build_keras_reference()
+        rate = 1e-3
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy")
+
+    class StopAtTarget(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.training_time, self.steps, self.reached = 0.0, 0, None
+            self.curve: list[tuple[float, float]] = []
+
+        def on_train_begin(self, logs=None):
+            self.clock = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps % eval_every:
+                return
+            self.training_time += time.perf_counter() - self.clock
+            probabilities = self.model.predict(split.validation_images, batch_size=1024, verbose=0)
+            accuracy = float(np.mean(probabilities.argmax(axis=1) == split.validation_labels))
+            self.curve.append((round(self.training_time, 2), accuracy))
+            if accuracy >= target and self.reached is None:
+                self.reached = self.training_time
+                self.model.stop_training = True
+            self.clock = time.perf_counter()
+
+    stopper = StopAtTarget()
+    model.fit(split.train_images, split.train_labels, batch_size=128, epochs=max_epochs, verbose=0,
+              callbacks=[stopper])
+    return {"model": model.name, "seconds_to_target": stopper.reached, "steps": stopper.steps,
+            "target": target, "curve": stopper.curve}
+
+
+def dataset_loading_seconds(repeats: int = 3) -> dict:
+    from mnist_study.data import load_dataset
+
+    timings = {}
+    for name in ("mnist", "fashion_mnist"):
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            load_dataset(name)
+            runs.append(time.perf_counter() - start)
+        timings[name] = statistics.median(runs)
+    return timings
+
+
+def _in_fresh_process(arguments: list[str]) -> dict:
+    """Run this module with `arguments` in a new interpreter (TF settings cannot be undone in-process)."""
+    completed = subprocess.run([sys.executable, "-m", "mnist_study.benchmark", *arguments],
+                               capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def notebook_peak_memory_mb(notebook: str = "01_feedforward") -> dict:
+    """Peak resident memory of the kernel running a full training notebook (default parameters)."""
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "papermill", "--log-level", "ERROR", "-k", "mnist-study",
+                        str(PROJECT_ROOT / "notebooks" / f"{notebook}.ipynb"), str(Path(folder, "out.ipynb")),
+                        "--cwd", str(PROJECT_ROOT / "notebooks"), "-p", "results_dir", folder],
+                       check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+    # ru_maxrss of waited-for descendants, in KiB on Linux: the kernel is the largest of them.
+    return {"notebook": notebook, "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "wall_time_s": seconds}
+
+
+def throughput_figure(results: dict, peak_gflops: float):
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    positions = np.arange(len(names))
+    figure, axis = plt.subplots(figsize=(8, 4))
+    axis.barh(positions - 0.2, [results[name]["train_gflops_per_s"] for name in names], 0.4, label="training")
+    axis.barh(positions + 0.2, [results[name]["inference_gflops_per_s"] for name in names], 0.4, label="inference")
+    axis.axvline(peak_gflops, color="black", linestyle="--", label=f"float32 matmul peak {peak_gflops:.0f}")
+    axis.set_yticks(positions, names)
+    axis.invert_yaxis()
+    axis.set_xlabel("achieved GFLOP/s (analytic FLOPs x measured images/s)")
+    axis.legend(fontsize=8)
+    axis.set_title("Throughput of the study's models on this machine")
+    figure.tight_layout()
+    return figure
+
+
+def markdown_section(report: dict) -> str:
+    from mnist_study.summary import markdown_table
+
+    peak = report["matmul_peak_gflops"]
+    rows = [[name, f"{r['parameters']:,}", f"{r['forward_flops_per_image'] / 1e6:.2f}",
+             f"{r['train_images_per_s']:,.0f}", f"{r['train_gflops_per_s']:.1f}",
+             f"{100 * r['train_gflops_per_s'] / peak:.1f}", f"{r['inference_images_per_s']:,.0f}"]
+            for name, r in report["models"].items()]
+    table = markdown_table(["model", "parameters", "forward MFLOP / image", "train images/s", "train GFLOP/s",
+                            "% of matmul peak", "inference images/s"], rows)
+    study, reference = report["time_to_accuracy"]["study"], report["time_to_accuracy"]["reference"]
+
+    def seconds(result):
+        return "not reached" if result["seconds_to_target"] is None else f"{result['seconds_to_target']:.1f} s"
+
+    ratio = report["time_to_accuracy"]["ratio"]
+    return "\n".join([
+        f"Measured by `make bench` on {report['provenance']['cpu']} ({report['provenance']['cpu_count']} cores) at "
+        f"{report['provenance']['started_at']}. Float32 matmul peak through TensorFlow: **{peak:.0f} GFLOP/s**.",
+        "", table, "",
+        f"- Time to 99.0 % validation accuracy (training time, evaluations every "
+        f"{report['time_to_accuracy']['eval_every']} steps excluded): study's regularized CNN {seconds(study)}, "
+        f"keras-io reference recipe {seconds(reference)}"
+        + ("" if ratio is None else f"; ratio {ratio:.2f}") + ".",
+        f"- Cost of op determinism (cnn_regularized training throughput, off / on): "
+        f"{report['determinism']['slowdown']:.2f}x.",
+        f"- Loading and verifying a dataset: MNIST {report['dataset_loading_s']['mnist']:.2f} s, Fashion-MNIST "
+        f"{report['dataset_loading_s']['fashion_mnist']:.2f} s.",
+        f"- Peak memory of a full training notebook ({report['memory']['notebook']}): "
+        f"{report['memory']['peak_rss_mb']:,.0f} MB resident.",
+        "", "![throughput](benchmarks/throughput.png)",
+    ])
+
+
+def splice_section(readme: Path, section: str) -> None:
+    """Put `section` between the benchmark markers of results/README.md (appended when missing)."""
+    from mnist_study.summary import replace_between_markers, write_text_atomically
+
+    text = readme.read_text() if readme.is_file() else "# Results\n"
+    if BENCHMARK_START not in text:
+        text = f"{text.rstrip()}\n\n## Benchmark\n\n{BENCHMARK_START}\n{BENCHMARK_END}\n"
+    write_text_atomically(readme, replace_between_markers(text, section, BENCHMARK_START, BENCHMARK_END))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--probe-determinism", choices=["on", "off"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.probe_determinism:
+        result = model_throughput("cnn_regularized", blocks=3, deterministic=args.probe_determinism == "on")
+        print(json.dumps(result))
+        return 0
+
+    from mnist_study.plots import save_figure
+
+    started_at, start = datetime.now(UTC), time.perf_counter()
+    print("benchmark: float32 matmul peak", flush=True)
+    peak = matmul_peak_gflops()
+    models = {}
+    for name in MODELS:
+        print(f"benchmark: throughput of {name}", flush=True)
+        models[name] = model_throughput(name)
+    print("benchmark: time to 99% validation accuracy (study, then keras-io reference)", flush=True)
+    study, reference = time_to_accuracy("study"), time_to_accuracy("reference")
+    ratio = (study["seconds_to_target"] / reference["seconds_to_target"]
+             if study["seconds_to_target"] and reference["seconds_to_target"] else None)
+    print("benchmark: op determinism on/off, dataset loading, notebook memory", flush=True)
+    on, off = _in_fresh_process(["--probe-determinism", "on"]), _in_fresh_process(["--probe-determinism", "off"])
+    report = {
+        "matmul_peak_gflops": peak,
+        "models": models,
+        "time_to_accuracy": {"study": study, "reference": reference, "ratio": ratio, "eval_every": 200},
+        "determinism": {"on_images_per_s": on["train_images_per_s"], "off_images_per_s": off["train_images_per_s"],
+                        "slowdown": off["train_images_per_s"] / on["train_images_per_s"]},
+        "dataset_loading_s": dataset_loading_seconds(),
+        "memory": notebook_peak_memory_mb(),
+    }
+    report["provenance"] = provenance([0], {"models": MODELS}, started_at, time.perf_counter() - start)
+    write_json(report, BENCH_DIR / "benchmarks.json")
+    save_figure(throughput_figure(models, peak), BENCH_DIR / "throughput.png")
+    section = markdown_section(report)
+    (BENCH_DIR / "section.md").write_text(section + "\n")
+    splice_section(PROJECT_ROOT / "results" / "README.md", section)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

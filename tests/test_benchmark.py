@@ -1,0 +1,45 @@
+"""The benchmark's analytic FLOP counts and its README section (the timing runs are `make bench`'s job)."""
+
+from mnist_study.benchmark import forward_flops_per_image, markdown_section, splice_section
+from mnist_study.models import build_model
+from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
+
+
+def test_lenet5_flops_by_hand():
+    conv1 = 2 * 28 * 28 * 6 * 5 * 5 * 1
+    conv2 = 2 * 10 * 10 * 16 * 5 * 5 * 6
+    dense = 2 * (400 * 120 + 120 * 84 + 84 * 10)
+    assert forward_flops_per_image(build_model("lenet5")) == conv1 + conv2 + dense == 833_040
+    assert forward_flops_per_image(build_model("feedforward")) == 2 * (784 * 128 + 128 * 64 + 64 * 10)
+
+
+def _report():
+    model = {"parameters": 1000, "forward_flops_per_image": 2_000_000, "train_images_per_s": 5000.0,
+             "train_gflops_per_s": 30.0, "inference_images_per_s": 20000.0, "inference_gflops_per_s": 40.0}
+    return {
+        "matmul_peak_gflops": 100.0,
+        "models": {"lenet5": model},
+        "time_to_accuracy": {"study": {"seconds_to_target": 20.0}, "reference": {"seconds_to_target": 50.0},
+                             "ratio": 0.4, "eval_every": 200},
+        "determinism": {"slowdown": 1.25},
+        "dataset_loading_s": {"mnist": 0.2, "fashion_mnist": 0.3},
+        "memory": {"notebook": "01_feedforward", "peak_rss_mb": 1500.0},
+        "provenance": {"cpu": "test CPU", "cpu_count": 2, "started_at": "2026-01-01T00:00:00+00:00"},
+    }
+
+
+def test_section_states_the_measurements():
+    section = markdown_section(_report())
+    assert "| lenet5 | 1,000 | 2.00 | 5,000 | 30.0 | 30.0 | 20,000 |" in section
+    assert "study's regularized CNN 20.0 s, keras-io reference recipe 50.0 s; ratio 0.40" in section
+    assert "1.25x" in section and "1,500 MB" in section
+
+
+def test_section_is_spliced_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Results\n\nkept\n")
+    splice_section(readme, "first")
+    splice_section(readme, "second")
+    text = readme.read_text()
+    assert text.count(BENCHMARK_START) == 1 and "first" not in text
+    assert f"{BENCHMARK_START}\nsecond\n{BENCHMARK_END}" in text and "kept" in text
