@@ -43,3 +43,18 @@ def test_lenet5_needs_padded_input():
 def test_unknown_model_name():
     with pytest.raises(ValueError, match=r"unknown model 'resnet'; expected one of \['feedforward', 'lenet5'"):
         build_model("resnet")
+
+
+def test_saved_models_are_byte_identical_and_load_back(tmp_path):
+    import keras
+
+    from mnist_study.experiment import save_model_reproducibly
+
+    model = build_model("lenet5")
+    first = save_model_reproducibly(model, tmp_path / "a.keras")
+    second = save_model_reproducibly(model, tmp_path / "b.keras")
+    assert first.read_bytes() == second.read_bytes()  # no save date, no zip timestamps
+    images = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
+    np.testing.assert_allclose(keras.models.load_model(first).predict(images, verbose=0),
+                               model.predict(images, verbose=0), rtol=1e-6)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.keras", "b.keras"]  # no temporary left

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -137,7 +139,7 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path) -
     predictions_path = results_dir / "predictions" / f"{dataset}_{runs.model_name}.npy"
     model_path.parent.mkdir(parents=True, exist_ok=True)
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
-    runs.first.model.save(model_path)
+    save_model_reproducibly(runs.first.model, model_path)
     np.save(predictions_path, runs.test_probabilities.argmax(axis=1).astype(np.uint8))
     return {"model": model_path.name, "predictions": predictions_path.name}
 
@@ -146,3 +148,21 @@ def config_from_parameters(parameters: dict) -> ExperimentConfig:
     """Rebuild the ExperimentConfig recorded in a metrics file (extra notebook parameters are ignored)."""
     names = {item.name for item in fields(ExperimentConfig)}
     return ExperimentConfig(**{name: value for name, value in parameters.items() if name in names})
+
+
+def save_model_reproducibly(model, path: str | Path) -> Path:
+    """model.save, minus the save date and zip timestamps, so the same weights give the same bytes."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    with zipfile.ZipFile(temporary) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "metadata.json":
+                metadata = json.loads(content)
+                metadata.pop("date_saved", None)
+                content = json.dumps(metadata).encode()
+            target.writestr(zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
+                            compress_type=zipfile.ZIP_DEFLATED)
+    temporary.unlink()
+    return path
