@@ -26,6 +26,7 @@ from mnist_study.transforms import MNIST_BOX, MNIST_SIDE, to_mnist_format
 MODEL_DIR = PROJECT_ROOT / "results" / "models"
 DEFAULT_MODEL = "cnn_batchnorm"
 TOP_K = 3
+NOISE_FLOOR = 0.15  # share of the brightest ink below which a pixel counts as background
 
 
 class ImageError(ValueError):
@@ -61,6 +62,8 @@ def load_image(path: str | Path, dataset: str = "mnist") -> np.ndarray:
     ink = np.clip(grey - background, 0, None)
     if ink.max() < 0.1 * 255:
         raise ImageError("blank image (no content distinguishable from the background)")
+    # Faint specks (JPEG ringing, sensor noise) would otherwise widen the crop and shrink the digit.
+    ink[ink < NOISE_FLOOR * ink.max()] = 0
     box = MNIST_BOX if dataset == "mnist" else MNIST_SIDE
     return to_mnist_format(ink, box=box)
 
