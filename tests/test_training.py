@@ -64,3 +64,19 @@ def test_mismatched_lengths_and_unknown_model(small_split):
         train_model("feedforward", broken, seed=0, epochs=1)
     with pytest.raises(ValueError, match="unknown model 'mlp'"):
         train_model("mlp", small_split, seed=0, epochs=1)
+
+
+def test_mixed_precision_is_deterministic_and_keeps_float32_outputs(small_split):
+    import keras
+
+    first = train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="mixed_bfloat16")
+    second = train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="mixed_bfloat16")
+    for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert first.model.layers[1].compute_dtype == "bfloat16"
+    assert first.model.layers[1].variable_dtype == "float32"
+    assert first.model.output.dtype == "float32"
+    assert first.history["val_accuracy"][0] > 0.5
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for whatever runs next
+    with pytest.raises(ValueError, match=r"precision: unknown 'float16'; expected one of \['float32'"):
+        train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="float16")

@@ -18,7 +18,7 @@ from mnist_study.data import (
 )
 from mnist_study.evaluation import classification_report, predict_probabilities, summarize_over_seeds
 from mnist_study.models import check_model_name, input_side
-from mnist_study.training import STRATEGIES, TrainingResult, check_hyperparameters, train_model
+from mnist_study.training import STRATEGIES, TrainingResult, check_hyperparameters, check_precision, train_model
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class ExperimentConfig:
     validation_fraction: float = 0.1
     train_subset: int | None = None
     strategy: str = "default"
+    precision: str = "float32"
 
     def __post_init__(self):
         if self.dataset not in DATASET_NAMES:
@@ -52,6 +53,7 @@ class ExperimentConfig:
             raise ValueError(f"validation_fraction: expected a value in (0, 0.5), got {self.validation_fraction!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: unknown {self.strategy!r}; expected one of {STRATEGIES}")
+        check_precision(self.precision)
         if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 20):
             raise ValueError(f"train_subset: expected None or an integer >= 20, got {self.train_subset!r}")
 
@@ -96,8 +98,8 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
             model_name, split, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
             learning_rate=config.learning_rate, lr_schedule=config.lr_schedule,
             label_smoothing=config.label_smoothing, early_stopping_patience=config.early_stopping_patience,
-            strategy=config.strategy, model_kwargs=model_kwargs, num_classes=len(data.class_names),
-            log_prefix=f"   {model_name} s{seed} ",
+            strategy=config.strategy, precision=config.precision, model_kwargs=model_kwargs,
+            num_classes=len(data.class_names), log_prefix=f"   {model_name} s{seed} ",
         )
         probabilities = predict_probabilities(trained.model, test_images)
         report = classification_report(data.test_labels, probabilities, data.class_names)

@@ -13,7 +13,8 @@ NUM_CLASSES = 10
 
 
 def _classifier_head(features, num_classes: int):
-    return layers.Dense(num_classes, activation="softmax", name="probabilities")(features)
+    # float32 even under mixed precision: a bfloat16 softmax is too coarse for the loss and for calibration.
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(features)
 
 
 def build_feedforward(

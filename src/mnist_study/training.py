@@ -15,6 +15,7 @@ from mnist_study.models import build_model, check_model_name
 
 LR_SCHEDULES = ["constant", "cosine", "plateau"]
 STRATEGIES = ["default", "mirrored"]
+PRECISIONS = ["float32", "mixed_bfloat16"]
 
 
 @dataclass
@@ -86,6 +87,11 @@ def check_hyperparameters(epochs: int, batch_size: int, learning_rate: float, lr
         _positive_int("early_stopping_patience", early_stopping_patience)
 
 
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: unknown {precision!r}; expected one of {PRECISIONS}")
+
+
 def _check_split(split: Split) -> None:
     for images, labels, name in ((split.train_images, split.train_labels, "train"),
                                  (split.validation_images, split.validation_labels, "validation")):
@@ -107,6 +113,7 @@ def train_model(
     label_smoothing: float = 0.0,
     early_stopping_patience: int | None = None,
     strategy: str = "default",
+    precision: str = "float32",
     model_kwargs: dict | None = None,
     num_classes: int = 10,
     log_prefix: str = "",
@@ -114,10 +121,12 @@ def train_model(
     """Seed, build, compile (Adam) and fit `model_name` on prepared images; validation data is explicit.
 
     `batch_size` is the global batch: under the "mirrored" strategy each replica gets an equal share.
+    `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras mixed precision).
     """
     check_model_name(model_name)
     check_hyperparameters(epochs, batch_size, learning_rate, lr_schedule, label_smoothing, early_stopping_patience)
     _check_split(split)
+    check_precision(precision)
     distribution = distribution_strategy(strategy)
     set_seed(seed)  # before building, so initial weights are seeded too
 
@@ -133,9 +142,15 @@ def train_model(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True, verbose=0))
 
     # Variables (weights, optimizer state) must be created inside the strategy's scope.
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)  # layers take their dtype policy when built
+    try:
+        with distribution.scope():
+            model = build_model(model_name, input_shape=split.train_images.shape[1:], num_classes=num_classes,
+                                **(model_kwargs or {}))
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     with distribution.scope():
-        model = build_model(model_name, input_shape=split.train_images.shape[1:], num_classes=num_classes,
-                            **(model_kwargs or {}))
         # One-hot targets so that label smoothing works with the same loss for every run.
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=rate),
