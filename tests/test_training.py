@@ -80,3 +80,13 @@ def test_mixed_precision_is_deterministic_and_keeps_float32_outputs(small_split)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored for whatever runs next
     with pytest.raises(ValueError, match=r"precision: unknown 'float16'; expected one of \['float32'"):
         train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="float16")
+
+
+def test_augmented_training_is_deterministic_and_learns(small_split):
+    first = train_model("cnn_minimal", small_split, seed=5, epochs=1, augmentation="digits")
+    second = train_model("cnn_minimal", small_split, seed=5, epochs=1, augmentation="digits")
+    plain = train_model("cnn_minimal", small_split, seed=5, epochs=1)
+    for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(first.model.get_weights()[0], plain.model.get_weights()[0])
+    assert first.history["val_accuracy"][0] > 0.5

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from mnist_study.augmentation import check_augmentation
 from mnist_study.data import (
     DATASET_NAMES,
     Dataset,
@@ -37,6 +40,7 @@ class ExperimentConfig:
     train_subset: int | None = None
     strategy: str = "default"
     precision: str = "float32"
+    augmentation: str = "none"
 
     def __post_init__(self):
         if self.dataset not in DATASET_NAMES:
@@ -54,6 +58,7 @@ class ExperimentConfig:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: unknown {self.strategy!r}; expected one of {STRATEGIES}")
         check_precision(self.precision)
+        check_augmentation(self.augmentation)
         if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 20):
             raise ValueError(f"train_subset: expected None or an integer >= 20, got {self.train_subset!r}")
 
@@ -63,7 +68,7 @@ class ExperimentConfig:
 
 @dataclass
 class ModelRuns:
-    """All seeds of one model: per-seed numbers, plus the first seed's model and test predictions for figures."""
+    """All seeds of one model: per-seed numbers and test probabilities, the first seed's model and report."""
 
     model_name: str
     parameter_count: int
@@ -71,6 +76,8 @@ class ModelRuns:
     histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     first: TrainingResult | None = None
     test_probabilities: np.ndarray | None = None  # first seed, shape (n_test, n_classes)
+    first_report: dict | None = None  # the first seed's classification report on the test set
+    seed_probabilities: list[np.ndarray] = field(default_factory=list)  # every seed, in the order of `runs`
 
 
 def prepare_split(data: Dataset, config: ExperimentConfig, seed: int, side: int):
@@ -98,14 +105,16 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
             model_name, split, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
             learning_rate=config.learning_rate, lr_schedule=config.lr_schedule,
             label_smoothing=config.label_smoothing, early_stopping_patience=config.early_stopping_patience,
-            strategy=config.strategy, precision=config.precision, model_kwargs=model_kwargs,
+            strategy=config.strategy, precision=config.precision, augmentation=config.augmentation,
+            model_kwargs=model_kwargs,
             num_classes=len(data.class_names), log_prefix=f"   {model_name} s{seed} ",
         )
         probabilities = predict_probabilities(trained.model, test_images)
         report = classification_report(data.test_labels, probabilities, data.class_names)
         if result is None:
             result = ModelRuns(model_name, trained.model.count_params(), first=trained,
-                               test_probabilities=probabilities)
+                               test_probabilities=probabilities, first_report=report)
+        result.seed_probabilities.append(probabilities)
         result.histories[f"seed {seed}"] = trained.history
         result.runs.append({
             "seed": seed,
@@ -121,7 +130,7 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
     return result
 
 
-def summarize_runs(runs: ModelRuns, labels: np.ndarray, class_names: list[str]) -> dict:
+def summarize_runs(runs: ModelRuns) -> dict:
     """JSON-ready summary: per-seed runs, mean/std/CI of the headline numbers, first seed's full report."""
     return {
         "parameters": runs.parameter_count,
@@ -130,15 +139,20 @@ def summarize_runs(runs: ModelRuns, labels: np.ndarray, class_names: list[str]) 
         "test_accuracy": summarize_over_seeds([run["test_accuracy"] for run in runs.runs]),
         "test_loss": summarize_over_seeds([run["test_loss"] for run in runs.runs]),
         "train_time_s": summarize_over_seeds([run["train_time_s"] for run in runs.runs]),
-        "first_seed_report": classification_report(labels, runs.test_probabilities, class_names),
+        "first_seed_report": runs.first_report,
     }
 
 
-def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path) -> dict[str, str]:
-    """Save the first seed's model (.keras) and its test-set predictions (.npy, for McNemar tests)."""
+def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
+                       name: str | None = None) -> dict[str, str]:
+    """Save the first seed's model (.keras) and its test-set predictions (.npy, for McNemar tests).
+
+    Files are named `<dataset>_<name>`; `name` defaults to the architecture's.
+    """
     results_dir = Path(results_dir)
-    model_path = results_dir / "models" / f"{dataset}_{runs.model_name}.keras"
-    predictions_path = results_dir / "predictions" / f"{dataset}_{runs.model_name}.npy"
+    stem = f"{dataset}_{name or runs.model_name}"
+    model_path = results_dir / "models" / f"{stem}.keras"
+    predictions_path = results_dir / "predictions" / f"{stem}.npy"
     model_path.parent.mkdir(parents=True, exist_ok=True)
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
     save_model_reproducibly(runs.first.model, model_path)
@@ -152,19 +166,33 @@ def config_from_parameters(parameters: dict) -> ExperimentConfig:
     return ExperimentConfig(**{name: value for name, value in parameters.items() if name in names})
 
 
+def _renumber_shared_object_ids(config_json: bytes) -> bytes:
+    """Replace Keras' shared_object_id values (Python object addresses) by 0, 1, 2... in order of appearance."""
+    numbering: dict[str, int] = {}
+
+    def renumber(match: re.Match) -> str:
+        return f'"shared_object_id": {numbering.setdefault(match.group(1), len(numbering))}'
+
+    return re.sub(r'"shared_object_id": (\d+)', renumber, config_json.decode()).encode()
+
+
 def save_model_reproducibly(model, path: str | Path) -> Path:
-    """model.save, minus the save date and zip timestamps, so the same weights give the same bytes."""
+    """model.save, minus the save date, object addresses and zip timestamps: same weights, same bytes."""
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.tmp.keras")
+    rewritten = path.with_name(f".{path.stem}.rewritten.keras")
     model.save(temporary)
-    with zipfile.ZipFile(temporary) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(temporary) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             content = source.read(item)
             if item.filename == "metadata.json":
                 metadata = json.loads(content)
                 metadata.pop("date_saved", None)
                 content = json.dumps(metadata).encode()
+            elif item.filename == "config.json":
+                content = _renumber_shared_object_ids(content)
             target.writestr(zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
                             compress_type=zipfile.ZIP_DEFLATED)
     temporary.unlink()
+    os.replace(rewritten, path)  # a crash above leaves the previous model file intact
     return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
@@ -87,6 +89,14 @@ def provenance(seeds: list[int], parameters: dict, started_at: datetime, wall_ti
 
 
 def _file_digest(path: Path) -> str:
+    stat = path.stat()
+    return _digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _digest(path: Path, mtime_ns: int, size: int) -> str:
+    # Cached per (path, mtime, size): `make all` checks ~44 MB of data before every notebook, and a file that
+    # a notebook rewrites gets a new mtime, so its digest is recomputed.
     if path.suffix == ".ipynb":
         # Only what a notebook says, not its outputs or metadata, defines its results.
         cells = json.loads(path.read_text())["cells"]
@@ -101,16 +111,53 @@ def _display_path(path: Path) -> str:
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
 
 
-# Command-line tools that run or read results but compute none of their numbers; changing them must
-# not force the whole study to re-run.
-TOOLING_MODULES = {"run_notebook.py", "benchmark.py", "predict.py"}
+def _imported_package_modules(source: str) -> set[str]:
+    """Names of this package's modules that Python `source` imports (absolute or relative imports)."""
+    package = PACKAGE_DIR.name
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith(f"{package}.")}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if (node.level == 0 and module == package) or (node.level > 0 and not module):
+                names |= {alias.name for alias in node.names}  # `from mnist_study import plots`
+            elif node.level == 0 and module.startswith(f"{package}."):
+                names.add(module.split(".")[1])
+            elif node.level > 0:
+                names.add(module.split(".")[0])
+    return {name for name in names if (PACKAGE_DIR / f"{name}.py").is_file()}
+
+
+def _notebook_source(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    # IPython magics and shell escapes are not Python; they import nothing from the package.
+    lines = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    return "\n".join(line for line in "\n".join(lines).splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def package_dependencies(notebook_path: Path) -> list[Path]:
+    """The package modules a notebook imports, directly or through other modules (plus __init__.py)."""
+    pending = _imported_package_modules(_notebook_source(notebook_path))
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        found.add(name)
+        pending |= _imported_package_modules((PACKAGE_DIR / f"{name}.py").read_text()) - found
+    return [PACKAGE_DIR / "__init__.py", *sorted(PACKAGE_DIR / f"{name}.py" for name in found)]
 
 
 def default_inputs(notebook: str) -> list[Path]:
-    """Files every result of `notebook` depends on: the notebook, the package, the data, the pins."""
+    """Files every result of `notebook` depends on: the notebook, the package modules it uses, data, pins.
+
+    Only the modules the notebook imports count, so that a new module for one notebook leaves the results of
+    the others fresh.
+    """
+    notebook_path = PROJECT_ROOT / "notebooks" / f"{notebook}.ipynb"
+    modules = package_dependencies(notebook_path) if notebook_path.is_file() else []
     return [
-        PROJECT_ROOT / "notebooks" / f"{notebook}.ipynb",
-        *sorted(path for path in PACKAGE_DIR.glob("*.py") if path.name not in TOOLING_MODULES),
+        notebook_path,
+        *modules,
         PROJECT_ROOT / "requirements.txt",
         *sorted((PROJECT_ROOT / "data").glob("*/*.gz")),
     ]

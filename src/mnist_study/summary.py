@@ -10,14 +10,17 @@ TABLE_END = "<!-- results-table:end -->"
 
 
 def collect_rows(metrics_by_notebook: dict[str, dict]) -> list[dict]:
-    """One row per (notebook, model) with the headline numbers, in notebook order."""
+    """One row per (notebook, model) with the headline numbers, in notebook order.
+
+    A model's summary may name its own "dataset" (notebooks that train on both); otherwise the notebook's applies.
+    """
     rows = []
     for notebook, metrics in metrics_by_notebook.items():
         for model_name, summary in metrics.get("models", {}).items():
             accuracy = summary["test_accuracy"]
             rows.append({
                 "model": model_name,
-                "dataset": metrics["dataset"],
+                "dataset": summary.get("dataset", metrics["dataset"]),
                 "notebook": notebook,
                 "seeds": accuracy["n"],
                 "test_accuracy_mean": accuracy["mean"],

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mnist_study.augmentation import augmented_batches, check_augmentation
 from mnist_study.data import Split
 from mnist_study.models import build_model, check_model_name
 
@@ -114,6 +115,7 @@ def train_model(
     early_stopping_patience: int | None = None,
     strategy: str = "default",
     precision: str = "float32",
+    augmentation: str = "none",
     model_kwargs: dict | None = None,
     num_classes: int = 10,
     log_prefix: str = "",
@@ -122,11 +124,13 @@ def train_model(
 
     `batch_size` is the global batch: under the "mirrored" strategy each replica gets an equal share.
     `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras mixed precision).
+    `augmentation` (see augmentation.AUGMENTATIONS) transforms the training batches only, never validation.
     """
     check_model_name(model_name)
     check_hyperparameters(epochs, batch_size, learning_rate, lr_schedule, label_smoothing, early_stopping_patience)
     _check_split(split)
     check_precision(precision)
+    check_augmentation(augmentation)
     distribution = distribution_strategy(strategy)
     set_seed(seed)  # before building, so initial weights are seeded too
 
@@ -157,17 +161,16 @@ def train_model(
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
             metrics=["accuracy"],
         )
+    train_targets = keras.utils.to_categorical(split.train_labels, num_classes)
+    validation_data = (split.validation_images, keras.utils.to_categorical(split.validation_labels, num_classes))
     start = time.perf_counter()
-    fit = model.fit(
-        split.train_images,
-        keras.utils.to_categorical(split.train_labels, num_classes),
-        validation_data=(split.validation_images, keras.utils.to_categorical(split.validation_labels, num_classes)),
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    if augmentation == "none":
+        fit = model.fit(split.train_images, train_targets, validation_data=validation_data, epochs=epochs,
+                        batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=0)
+    else:
+        batches = augmented_batches(split.train_images, train_targets, batch_size, augmentation, seed)
+        fit = model.fit(batches, validation_data=validation_data, validation_batch_size=batch_size, epochs=epochs,
+                        shuffle=False, callbacks=callbacks, verbose=0)  # shuffled in the pipeline instead
     wall_time_s = time.perf_counter() - start
     history = {key: [float(value) for value in values] for key, values in fit.history.items()}
     return TrainingResult(
