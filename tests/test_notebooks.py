@@ -25,6 +25,8 @@ def tiny_results(tmp_path_factory):
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
         "06_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
+        "07_best_models": {"seeds": [0, 1], "ablation_seeds": [0], "inputs_dir": str(results)},
+        "08_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
         "05_summary": {"inputs_dir": str(results), "readme_path": str(readme)},
     }
     for name in NOTEBOOKS:
@@ -77,13 +79,62 @@ def test_summary_builds_table_and_readmes(tiny_results):
     summary = read_json(tiny_results / "metrics" / "05_summary.json")
     assert [row["model"] for row in summary["table"]] == [
         "feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm",
-        "fashion_cnn", "cnn_regularized", "cnn_batchnorm"]
-    assert len(summary["mcnemar"]) == 15  # 6 MNIST models, pairwise
+        "fashion_cnn", "cnn_regularized", "cnn_batchnorm", "cnn_batchnorm_augmented", "cnn_batchnorm_augmented"]
+    assert [row["dataset"] for row in summary["table"]][-2:] == ["mnist", "fashion_mnist"]
+    assert len(summary["mcnemar"]) == 21  # 7 MNIST models, pairwise
     page = (tiny_results / "README.md").read_text()
     assert "| feedforward | mnist |" in page and "figures/05_summary/comparison.png" in page
     assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
+    assert "## The best models: what each ingredient buys" in page and "| augmentation only | 1 |" in page
+    assert "## What the networks look at" in page and "figures/08_interpretability/mnist_embedding.png" in page
     readme = (tiny_results / "PROJECT_README.md").read_text()
     assert "| lenet5 | mnist |" in readme
+
+
+def test_best_models_ablation_and_ensembles(tiny_results):
+    import numpy as np
+
+    from mnist_study.data import load_dataset
+
+    metrics = read_json(tiny_results / "metrics" / "07_best_models.json")
+    upstream = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
+    for dataset, result in metrics["results"].items():
+        labels = load_dataset(dataset).test_labels
+        assert result["recipe"]["augmentation"] == {"mnist": "digits", "fashion_mnist": "clothing"}[dataset]
+        assert result["recipe"]["epochs"] == 1 and result["recipe"]["train_subset"] == 300  # the upstream recipe
+        summary = result["models"]["cnn_batchnorm_augmented"]
+        assert summary["seeds"] == [0, 1] and summary["dataset"] == dataset
+        ensemble = result["ensemble"]
+        predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
+        assert ensemble["accuracy"] == float(np.mean(predictions == labels))
+        assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
+        arms = [row["arm"] for row in result["ablation"]]
+        assert arms == ["plain", "schedule only", "augmentation only", "augmentation + schedule",
+                        "augmentation + schedule, ensemble of 2"]
+        assert result["ablation"][0]["gain_over_plain"] == 0.0
+        # The "schedule only" arm is the upstream notebook's batch-norm CNN, not a new run.
+        upstream_metrics = read_json(tiny_results / "metrics" / f"{upstream[dataset]}.json")
+        upstream_runs = upstream_metrics["models"]["cnn_batchnorm"]["runs"]
+        assert result["ablation"][1]["test_accuracy_mean"] == upstream_runs[0]["test_accuracy"]
+        for row in result["ablation"]:
+            test = row["mcnemar_vs_baseline"]
+            assert 0 <= test["p_value"] <= test["p_value_bh"] <= 1
+    assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist"]
+
+
+def test_interpretability_metrics_match_the_saved_models(tiny_results):
+    metrics = read_json(tiny_results / "metrics" / "08_interpretability.json")
+    best = read_json(tiny_results / "metrics" / "07_best_models.json")["results"]
+    for dataset, result in metrics["per_dataset"].items():
+        # The model loaded back from disk predicts exactly what it predicted when it was trained.
+        assert result["test_accuracy"] == best[dataset]["models"]["cnn_batchnorm_augmented"]["runs"][0]["test_accuracy"]
+        assert 0 <= result["grad_cam"]["ink_share_right"] <= 1 and 0 < result["grad_cam"]["ink_pixels"] < 1
+        embedding = result["embedding"]
+        assert embedding["points"] == 300 and embedding["method"] == "tsne"
+        silhouettes = ("silhouette_pixels", "silhouette_penultimate", "silhouette_2d")
+        assert all(-1 <= embedding[key] <= 1 for key in silhouettes)
+        for figure in ("filters", "feature_maps", "grad_cam_right", "embedding"):
+            assert (tiny_results / "figures" / "08_interpretability" / f"{dataset}_{figure}.png").is_file()
 
 
 def test_generalization_metrics(tiny_results):
@@ -109,6 +160,22 @@ def test_bad_parameters_fail_with_a_clear_message(tmp_path, parameters, message)
     assert not (tmp_path / "metrics").exists()
 
 
+@pytest.mark.parametrize(("name", "parameters", "message"), [
+    ("07_best_models", {"datasets": ["cifar10"]}, r"datasets: expected a non-empty list of distinct names from"),
+    ("07_best_models", {"ablation_seeds": []}, r"ablation_seeds: expected a non-empty list of distinct"),
+    ("08_interpretability", {"embedding_method": "umap"}, r"embedding_method: unknown 'umap'; expected one of"),
+])
+def test_bad_parameters_of_the_later_notebooks(tmp_path, name, parameters, message):
+    with pytest.raises(papermill.PapermillExecutionError, match=message):
+        execute(name, results_dir=tmp_path, parameters={"inputs_dir": str(tmp_path), **parameters})
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_missing_upstream_results_are_named(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match=r"08_interpretability|mnist_cnn_batchnorm_augmented"):
+        execute("08_interpretability", results_dir=tmp_path, parameters={"inputs_dir": str(tmp_path)})
+
+
 def test_metrics_are_valid_json_without_nan(tiny_results):
     for path in (tiny_results / "metrics").glob("*.json"):
         text = path.read_text()
@@ -132,6 +199,9 @@ def test_a_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path):
     first = read_json(tiny_results / "metrics" / "01_feedforward.json")
     second = read_json(tmp_path / "metrics" / "01_feedforward.json")
     assert _without_times(first) == _without_times(second)
+    # Saved models too: same weights, same bytes (no save date, object addresses or zip timestamps).
+    for path in (tiny_results / "models").glob("mnist_feedforward*.keras"):
+        assert path.read_bytes() == (tmp_path / "models" / path.name).read_bytes(), path.name
     figures = sorted(path.name for path in (tiny_results / "figures" / "01_feedforward").glob("*.png"))
     assert figures == sorted(path.name for path in (tmp_path / "figures" / "01_feedforward").glob("*.png"))
     for name in figures:

@@ -1,0 +1,160 @@
+"""What a trained CNN looks at: filters, feature maps, Grad-CAM, embeddings of its penultimate layer.
+
+The computations come first, the figures (which take their results and return matplotlib Figures) after.
+"""
+
+from __future__ import annotations
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+EMBEDDING_METHODS = ["tsne", "pca"]
+
+
+def conv_layers(model: keras.Model) -> list[keras.layers.Conv2D]:
+    """The model's Conv2D layers, input to output."""
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no Conv2D layer to inspect")
+    return layers
+
+
+def first_layer_filters(model: keras.Model) -> np.ndarray:
+    """The first convolution's kernels as (filters, height, width), for a single-channel input."""
+    kernel = np.asarray(conv_layers(model)[0].kernel)  # (height, width, 1, filters)
+    return np.moveaxis(kernel[:, :, 0, :], -1, 0)
+
+
+def feature_maps(model: keras.Model, image: np.ndarray) -> dict[str, np.ndarray]:
+    """The output of every convolution for one (height, width, 1) image, keyed by layer name."""
+    layers = conv_layers(model)
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    outputs = probe(image[None], training=False)
+    return {layer.name: np.asarray(output[0], dtype=np.float32) for layer, output in zip(layers, outputs, strict=True)}
+
+
+def _head(model: keras.Model) -> keras.layers.Dense:
+    head = model.layers[-1]
+    if not isinstance(head, keras.layers.Dense):
+        raise ValueError(f"model {model.name!r}: expected a Dense classifier as the last layer, got {head.name!r}")
+    return head
+
+
+def penultimate_features(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """What the classifier head sees: the input of the last Dense layer, one row per image."""
+    probe = keras.Model(model.input, _head(model).input)
+    return np.asarray(probe.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def grad_cam(model: keras.Model, images: np.ndarray, class_indices: np.ndarray) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) of the last convolution for the given classes: (n, height, width) in [0, 1].
+
+    Gradients are those of the pre-softmax score, computed from the head's own weights, since the softmax of a
+    confident prediction saturates and its gradient vanishes.
+    """
+    if len(images) != len(class_indices):
+        raise ValueError(f"class_indices: expected one class per image ({len(images)}), got {len(class_indices)}")
+    head = _head(model)
+    probe = keras.Model(model.input, [conv_layers(model)[-1].output, head.input])
+    with tf.GradientTape() as tape:
+        activations, features = probe(images, training=False)
+        logits = tf.matmul(tf.cast(features, tf.float32), head.kernel) + head.bias
+        scores = tf.gather(logits, tf.constant(class_indices, dtype=tf.int32), batch_dims=1)
+    gradients = tf.cast(tape.gradient(scores, activations), tf.float32)  # (n, h, w, channels)
+    channel_weights = tf.reduce_mean(gradients, axis=(1, 2))  # global-average-pooled gradients, (n, channels)
+    cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", tf.cast(activations, tf.float32), channel_weights))
+    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0].numpy()
+    peaks = cam.max(axis=(1, 2), keepdims=True)
+    return np.divide(cam, peaks, out=np.zeros_like(cam), where=peaks > 0)
+
+
+def ink_share(heatmaps: np.ndarray, images: np.ndarray, threshold: float = 0.2) -> np.ndarray:
+    """Per image, the share of the heatmap's mass on "ink" (pixels brighter than `threshold` on a [0, 1] scale)."""
+    ink = np.squeeze(images, axis=-1) > threshold
+    totals = heatmaps.sum(axis=(1, 2))
+    return np.divide((heatmaps * ink).sum(axis=(1, 2)), totals, out=np.zeros_like(totals), where=totals > 0)
+
+
+def embed_2d(features: np.ndarray, method: str, seed: int) -> np.ndarray:
+    """A seeded 2-D embedding of feature rows: t-SNE (on 50 PCA components, as usual) or plain PCA."""
+    if method not in EMBEDDING_METHODS:
+        raise ValueError(f"embedding_method: unknown {method!r}; expected one of {EMBEDDING_METHODS}")
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(features)
+    reduced = PCA(n_components=min(50, *features.shape), random_state=seed).fit_transform(features)
+    perplexity = min(30.0, (len(features) - 1) / 3)  # t-SNE requires perplexity < number of points
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
+
+
+# --- Figures -------------------------------------------------------------------------------------------------
+
+def filters_figure(filters: np.ndarray, title: str, columns: int = 8) -> Figure:
+    """Each first-layer kernel as a small image, on one symmetric colour scale (red positive, blue negative)."""
+    rows = int(np.ceil(len(filters) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.1 + 0.6), squeeze=False)
+    limit = float(np.abs(filters).max()) or 1.0
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, kernel in zip(axes.flat, filters, strict=False):
+        axis.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    figure.suptitle(title)
+    return figure
+
+
+def feature_maps_figure(image: np.ndarray, maps: dict[str, np.ndarray], title: str, channels: int = 8) -> Figure:
+    """The input, then one row per convolution showing its first `channels` feature maps."""
+    figure, axes = plt.subplots(len(maps) + 1, channels, figsize=(channels * 1.2, (len(maps) + 1) * 1.35),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    axes[0, 0].imshow(np.squeeze(image), cmap="gray_r")
+    axes[0, 0].set_title("input", fontsize=8)
+    for row, (name, activation) in enumerate(maps.items(), start=1):
+        for channel in range(min(channels, activation.shape[-1])):
+            axes[row, channel].imshow(activation[..., channel], cmap="viridis")
+        axes[row, 0].set_title(f"convolution {row} ({name}): {activation.shape[0]}x{activation.shape[1]}"
+                               f"x{activation.shape[2]}", fontsize=8, loc="left")
+    figure.suptitle(title)
+    return figure
+
+
+def grad_cam_figure(images: np.ndarray, heatmap_rows: dict[str, np.ndarray], captions: list[str],
+                    title: str) -> Figure:
+    """One column per image: the image, then each named row of Grad-CAM heatmaps laid over it."""
+    figure, axes = plt.subplots(len(heatmap_rows) + 1, len(images),
+                                figsize=(len(images) * 1.3, (len(heatmap_rows) + 1) * 1.5), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for column, (image, caption) in enumerate(zip(images, captions, strict=True)):
+        axes[0, column].imshow(np.squeeze(image), cmap="gray_r")
+        axes[0, column].set_title(caption, fontsize=7)
+        for row, heatmaps in enumerate(heatmap_rows.values(), start=1):
+            axes[row, column].imshow(np.squeeze(image), cmap="gray")
+            axes[row, column].imshow(heatmaps[column], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    for row, name in enumerate(heatmap_rows, start=1):
+        axes[row, 0].set_title(name, fontsize=7, loc="left")
+    figure.suptitle(title)
+    return figure
+
+
+def embedding_figure(points: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> Figure:
+    """2-D embedding, one colour per class, with the class name at each cluster's median."""
+    figure, axis = plt.subplots(figsize=(7, 6.5))
+    colours = plt.get_cmap("tab10")
+    for class_id, name in enumerate(class_names):
+        members = points[labels == class_id]
+        axis.scatter(members[:, 0], members[:, 1], s=4, color=colours(class_id), label=name, alpha=0.7)
+        if len(members):
+            centre = np.median(members, axis=0)
+            axis.annotate(name, centre, fontsize=9, weight="bold", ha="center",
+                          bbox={"boxstyle": "round", "fc": "white", "alpha": 0.7})
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.legend(markerscale=3, fontsize=7, loc="best")
+    axis.set_title(title)
+    return figure

@@ -1,0 +1,80 @@
+"""Filters, feature maps, Grad-CAM and embeddings have the right shapes, ranges and meaning."""
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_study.interpretability import (
+    embed_2d,
+    feature_maps,
+    first_layer_filters,
+    grad_cam,
+    ink_share,
+    penultimate_features,
+)
+from mnist_study.models import build_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_model("cnn_batchnorm")
+
+
+@pytest.fixture(scope="module")
+def images(mnist):
+    return (mnist.test_images[:6, ..., None] / 255.0).astype(np.float32)
+
+
+def test_filters_and_feature_maps(model, images):
+    filters = first_layer_filters(model)
+    assert filters.shape == (32, 3, 3)
+    np.testing.assert_array_equal(filters[5], np.asarray(model.layers[1].kernel)[:, :, 0, 5])
+    maps = feature_maps(model, images[0])
+    assert [value.shape for value in maps.values()] == [(28, 28, 32), (14, 14, 64), (7, 7, 64)]
+    assert all(value.min() >= 0 for value in maps.values())  # after ReLU
+
+
+def test_grad_cam_is_normalized_and_class_specific(model, images):
+    classes = np.arange(6)
+    heatmaps = grad_cam(model, images, classes)
+    assert heatmaps.shape == (6, 28, 28) and heatmaps.min() >= 0 and heatmaps.max() <= 1
+    assert np.allclose(heatmaps.max(axis=(1, 2))[heatmaps.max(axis=(1, 2)) > 0], 1)
+    assert not np.allclose(heatmaps, grad_cam(model, images, (classes + 1) % 10))
+    with pytest.raises(ValueError, match=r"class_indices: expected one class per image \(6\), got 2"):
+        grad_cam(model, images, classes[:2])
+
+
+def test_grad_cam_lights_the_evidence_for_a_class_and_not_against_it():
+    # Activation = the input (1x1 conv of weight 1); class 0 adds up the activations, class 1 subtracts them.
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", activation="relu")(inputs)
+    head = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, head(keras.layers.Flatten()(x)))
+    head.set_weights([np.stack([np.ones(64), -np.ones(64)], axis=1), np.zeros(2)])
+    image = np.zeros((1, 8, 8, 1), dtype=np.float32)
+    image[0, :4, :4] = 1.0  # the object: the top-left quadrant
+    evidence_for = grad_cam(model, image, np.array([0]))[0]
+    np.testing.assert_allclose(evidence_for, np.squeeze(image[0]), atol=1e-6)
+    assert grad_cam(model, image, np.array([1]))[0].max() == 0  # ReLU drops evidence against the class
+
+
+def test_ink_share():
+    images = np.zeros((2, 4, 4, 1), dtype=np.float32)
+    images[:, :2] = 1.0  # the top half is ink
+    heatmaps = np.zeros((2, 4, 4))
+    heatmaps[0, :2] = 1.0  # all on ink
+    heatmaps[1] = 1.0  # uniform
+    np.testing.assert_allclose(ink_share(heatmaps, images), [1.0, 0.5])
+
+
+def test_embeddings(model, mnist):
+    images = (mnist.test_images[:60, ..., None] / 255.0).astype(np.float32)
+    features = penultimate_features(model, images)
+    assert features.shape == (60, 128)
+    for method in ("pca", "tsne"):
+        points = embed_2d(features, method, seed=0)
+        assert points.shape == (60, 2)
+        np.testing.assert_array_equal(points, embed_2d(features, method, seed=0))  # seeded
+    with pytest.raises(ValueError, match=r"embedding_method: unknown 'umap'"):
+        embed_2d(features, "umap", seed=0)
