@@ -1,6 +1,7 @@
 """The benchmark's analytic FLOP counts and its README section (the timing runs are `make bench`'s job)."""
 
-from mnist_study.benchmark import forward_flops_per_image, markdown_section, splice_section
+from mnist_study.benchmark import forward_flops_per_image
+from mnist_study.benchmark_report import markdown_section, splice_section
 from mnist_study.models import build_model
 from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
 
