@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_study.predict import MODEL_DIR, load_image, main
+from mnist_study.predict import DEFAULT_MODEL, MODEL_DIR, load_image, main
 
 # Test-set digits the committed model classifies correctly in their original form.
 INDICES = [0, 1, 2, 3, 4, 7, 11, 18, 61, 99]
@@ -16,8 +16,8 @@ INDICES = [0, 1, 2, 3, 4, 7, 11, 18, 61, 99]
 
 @pytest.fixture(scope="module")
 def digit_files(tmp_path_factory, mnist):
-    if not (MODEL_DIR / "mnist_cnn_batchnorm.keras").is_file():
-        pytest.fail(f"{MODEL_DIR}/mnist_cnn_batchnorm.keras missing: run 'make all' first")
+    if not (MODEL_DIR / f"mnist_{DEFAULT_MODEL}.keras").is_file():
+        pytest.fail(f"{MODEL_DIR}/mnist_{DEFAULT_MODEL}.keras missing: run 'make all' first")
     folder = tmp_path_factory.mktemp("digits")
     files = {}
     for n, index in enumerate(INDICES):

@@ -1,6 +1,6 @@
 """Classify your own images with a model the study saved.
 
-    python -m mnist_study.predict digit.png [more.jpg ...] [--model cnn_batchnorm] [--dataset mnist] [--json]
+    python -m mnist_study.predict digit.png [more.jpg ...] [--model cnn_batchnorm_augmented] [--dataset mnist] [--json]
 
 Each image is brought to the dataset's form the way MNIST was made: greyscale, inverted when the
 background is light, cropped to the content, fitted into 20x20 keeping the aspect ratio (the whole
@@ -24,7 +24,7 @@ from mnist_study.reporting import PROJECT_ROOT
 from mnist_study.transforms import MNIST_BOX, MNIST_SIDE, to_mnist_format
 
 MODEL_DIR = PROJECT_ROOT / "results" / "models"
-DEFAULT_MODEL = "cnn_batchnorm"
+DEFAULT_MODEL = "cnn_batchnorm_augmented"  # notebook 07's best CNN: trained on shifted, turned digits
 TOP_K = 3
 NOISE_FLOOR = 0.15  # share of the brightest ink below which a pixel counts as background
 
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", help="PNG or JPEG files (any size, any background)")
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="which kind of images")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"architecture name (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"saved model: results/models/<dataset>_<NAME>.keras (default {DEFAULT_MODEL})")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args(argv)
     check_dataset_name(args.dataset)
