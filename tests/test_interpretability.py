@@ -33,6 +33,8 @@ def test_filters_and_feature_maps(model, images):
     maps = feature_maps(model, images[0])
     assert [value.shape for value in maps.values()] == [(28, 28, 32), (14, 14, 64), (7, 7, 64)]
     assert all(value.min() >= 0 for value in maps.values())  # after ReLU
+    single = feature_maps(build_model("cnn_minimal"), images[0])  # one convolution only
+    assert [value.shape for value in single.values()] == [(26, 26, 32)]
 
 
 def test_grad_cam_is_normalized_and_class_specific(model, images):

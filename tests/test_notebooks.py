@@ -122,12 +122,24 @@ def test_best_models_ablation_and_ensembles(tiny_results):
     assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist"]
 
 
-def test_interpretability_metrics_match_the_saved_models(tiny_results):
+def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
+    import numpy as np
+
     metrics = read_json(tiny_results / "metrics" / "08_interpretability.json")
-    best = read_json(tiny_results / "metrics" / "07_best_models.json")["results"]
+    candidates = {}  # (dataset, model) -> (mean validation accuracy, first seed's test accuracy)
+    for name in ("03_cnn_architectures", "04_fashion_mnist"):
+        upstream = read_json(tiny_results / "metrics" / f"{name}.json")
+        for model, summary in upstream["models"].items():
+            candidates[upstream["dataset"], model] = summary["runs"]
+    for dataset, result in read_json(tiny_results / "metrics" / "07_best_models.json")["results"].items():
+        for model, summary in result["models"].items():
+            candidates[dataset, model] = summary["runs"]
     for dataset, result in metrics["per_dataset"].items():
+        scores = {model: np.mean([run["best_val_accuracy"] for run in runs])
+                  for (name, model), runs in candidates.items() if name == dataset}
+        assert result["model_name"] == max(scores, key=scores.get)  # chosen on validation, never on test
         # The model loaded back from disk predicts exactly what it predicted when it was trained.
-        assert result["test_accuracy"] == best[dataset]["models"]["cnn_batchnorm_augmented"]["runs"][0]["test_accuracy"]
+        assert result["test_accuracy"] == candidates[dataset, result["model_name"]][0]["test_accuracy"]
         assert 0 <= result["grad_cam"]["ink_share_right"] <= 1 and 0 < result["grad_cam"]["ink_pixels"] < 1
         embedding = result["embedding"]
         assert embedding["points"] == 300 and embedding["method"] == "tsne"
@@ -172,8 +184,11 @@ def test_bad_parameters_of_the_later_notebooks(tmp_path, name, parameters, messa
 
 
 def test_missing_upstream_results_are_named(tmp_path):
-    with pytest.raises(papermill.PapermillExecutionError, match=r"08_interpretability|mnist_cnn_batchnorm_augmented"):
+    with pytest.raises(papermill.PapermillExecutionError, match=r"03_cnn_architectures.json: metrics file not found"):
         execute("08_interpretability", results_dir=tmp_path, parameters={"inputs_dir": str(tmp_path)})
+    with pytest.raises(papermill.PapermillExecutionError, match=r"mnist_cnn_deep.keras not found"):
+        execute("08_interpretability", results_dir=tmp_path,
+                parameters={"inputs_dir": str(tmp_path), "model_name": "cnn_deep"})
 
 
 def test_metrics_are_valid_json_without_nan(tiny_results):

@@ -35,6 +35,8 @@ def feature_maps(model: keras.Model, image: np.ndarray) -> dict[str, np.ndarray]
     layers = conv_layers(model)
     probe = keras.Model(model.input, [layer.output for layer in layers])
     outputs = probe(image[None], training=False)
+    if len(layers) == 1:  # a one-output model returns a tensor, not a list
+        outputs = [outputs]
     return {layer.name: np.asarray(output[0], dtype=np.float32) for layer, output in zip(layers, outputs, strict=True)}
 
 

@@ -1,6 +1,6 @@
 """Classify your own images with a model the study saved.
 
-    python -m mnist_study.predict digit.png [more.jpg ...] [--model cnn_batchnorm_augmented] [--dataset mnist] [--json]
+    python -m mnist_study.predict digit.png [more.jpg ...] [--model cnn_batchnorm] [--dataset mnist] [--json]
 
 Each image is brought to the dataset's form the way MNIST was made: greyscale, inverted when the
 background is light, cropped to the content, fitted into 20x20 keeping the aspect ratio (the whole
@@ -24,7 +24,7 @@ from mnist_study.reporting import PROJECT_ROOT
 from mnist_study.transforms import MNIST_BOX, MNIST_SIDE, to_mnist_format
 
 MODEL_DIR = PROJECT_ROOT / "results" / "models"
-DEFAULT_MODEL = "cnn_batchnorm_augmented"  # notebook 07's best CNN: trained on shifted, turned digits
+DEFAULT_MODEL = "cnn_batchnorm"  # the MNIST CNN with the best validation accuracy in the committed run
 TOP_K = 3
 NOISE_FLOOR = 0.15  # share of the brightest ink below which a pixel counts as background
 
