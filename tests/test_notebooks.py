@@ -222,3 +222,25 @@ def test_a_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path):
     for name in figures:
         assert (tiny_results / "figures" / "01_feedforward" / name).read_bytes() == \
                (tmp_path / "figures" / "01_feedforward" / name).read_bytes(), name
+
+
+def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from mnist_study.run_notebook import strip_volatile_metadata
+
+    parameters = new_code_cell("seeds = [0]", metadata={"tags": ["injected-parameters"]}, id="a1b2c3d4")
+    noisy = new_code_cell("import tensorflow", outputs=[
+        new_output("stream", name="stderr", text=(
+            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 00:00:1795247178.786824    9475 port.cc:153] oneDNN custom operations are on.\n"
+            "UserWarning: a warning a reader should see\n"
+            "E0000 00:00:1795249683.690859   21271 cuda_platform.cc:52] failed call to cuInit\n")),
+        new_output("stream", name="stderr", text="I0000 00:00:1795247178.787909    9475 cudart_stub.cc:31] no GPU\n"),
+        new_output("stream", name="stdout", text="I0000 is not a log line on stdout\n"),
+    ])
+    notebook = new_notebook(cells=[parameters, noisy])
+    strip_volatile_metadata(notebook)
+    assert notebook.cells[0].id == "injected-parameters"
+    assert [(output.name, output.text) for output in notebook.cells[1].outputs] == [
+        ("stderr", "UserWarning: a warning a reader should see\n"), ("stdout", "I0000 is not a log line on stdout\n")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -40,13 +41,31 @@ def existing_notebooks() -> list[str]:
     return [name for name in NOTEBOOKS if (NOTEBOOK_DIR / f"{name}.ipynb").is_file()]
 
 
+# TensorFlow's C++ start-up lines (absl logging: "I0000 00:00:1795... port.cc:153] oneDNN ...") carry a
+# timestamp and a thread id, and are printed whatever TF_CPP_MIN_LOG_LEVEL says; they tell a reader nothing.
+TENSORFLOW_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*"
+                                 r"|WARNING: All log messages before absl::InitializeLog\(\) is called.*)\n?$")
+
+
 def strip_volatile_metadata(notebook) -> None:
-    """Remove timestamps that papermill and nbclient add, in place."""
+    """Remove timestamps, random ids and TensorFlow's C++ log lines that papermill and TF add, in place."""
     for key in VOLATILE_PAPERMILL_KEYS:
         notebook.metadata.get("papermill", {}).pop(key, None)
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill gives it a random id on every run
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                kept = [line for line in output.text.splitlines(keepends=True) if not TENSORFLOW_LOG_LINE.match(line)]
+                if not "".join(kept).strip():
+                    continue
+                output.text = "".join(kept)
+            outputs.append(output)
+        if "outputs" in cell:
+            cell.outputs = outputs
 
 
 def render_html(notebook, path: Path) -> None:
