@@ -20,8 +20,8 @@ from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RESULTS_DIR = PROJECT_ROOT / "results"
-# Dependency order, not numeric order: 06 reads the models of 01-03, 07 the results of 03-04, 08 the models of
-# 07, and the summary reads everything.
+# Dependency order, not numeric order: 06 reads the models of 01-03, 07 the results of 03-04, 08 the metrics and
+# models of 03, 04 and 07, and the summary reads everything.
 NOTEBOOKS = [
     "00_data_exploration",
     "01_feedforward",
