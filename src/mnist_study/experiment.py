@@ -75,9 +75,13 @@ class ModelRuns:
     runs: list[dict] = field(default_factory=list)
     histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     first: TrainingResult | None = None
-    test_probabilities: np.ndarray | None = None  # first seed, shape (n_test, n_classes)
     first_report: dict | None = None  # the first seed's classification report on the test set
     seed_probabilities: list[np.ndarray] = field(default_factory=list)  # every seed, in the order of `runs`
+
+    @property
+    def test_probabilities(self) -> np.ndarray:
+        """The first seed's test probabilities, shape (n_test, n_classes): the model the figures show."""
+        return self.seed_probabilities[0]
 
 
 def prepare_split(data: Dataset, config: ExperimentConfig, seed: int, side: int):
@@ -112,8 +116,7 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
         probabilities = predict_probabilities(trained.model, test_images)
         report = classification_report(data.test_labels, probabilities, data.class_names)
         if result is None:
-            result = ModelRuns(model_name, trained.model.count_params(), first=trained,
-                               test_probabilities=probabilities, first_report=report)
+            result = ModelRuns(model_name, trained.model.count_params(), first=trained, first_report=report)
         result.seed_probabilities.append(probabilities)
         result.histories[f"seed {seed}"] = trained.history
         result.runs.append({

@@ -12,7 +12,8 @@ TABLE_END = "<!-- results-table:end -->"
 def collect_rows(metrics_by_notebook: dict[str, dict]) -> list[dict]:
     """One row per (notebook, model) with the headline numbers, in notebook order.
 
-    A model's summary may name its own "dataset" (notebooks that train on both); otherwise the notebook's applies.
+    Each entry is {"dataset": ..., "models": {...}}; a notebook that trains on both datasets is passed once per
+    dataset.
     """
     rows = []
     for notebook, metrics in metrics_by_notebook.items():
@@ -20,7 +21,7 @@ def collect_rows(metrics_by_notebook: dict[str, dict]) -> list[dict]:
             accuracy = summary["test_accuracy"]
             rows.append({
                 "model": model_name,
-                "dataset": summary.get("dataset", metrics["dataset"]),
+                "dataset": metrics["dataset"],
                 "notebook": notebook,
                 "seeds": accuracy["n"],
                 "test_accuracy_mean": accuracy["mean"],
