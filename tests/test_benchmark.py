@@ -16,10 +16,14 @@ def test_lenet5_flops_by_hand():
 
 def _report():
     model = {"parameters": 1000, "forward_flops_per_image": 2_000_000, "train_images_per_s": 5000.0,
-             "train_gflops_per_s": 30.0, "inference_images_per_s": 20000.0, "inference_gflops_per_s": 40.0}
+             "train_gflops_per_s": 30.0, "inference_images_per_s": 20000.0, "inference_gflops_per_s": 40.0,
+             "bfloat16_train_images_per_s": 7500.0, "bfloat16_train_gflops_per_s": 45.0}
     return {
         "matmul_peak_gflops": 100.0,
+        "bfloat16_matmul_peak_gflops": 200.0,
         "models": {"lenet5": model},
+        # 6 TFLOP in 10 minutes: 1 min at the float32 peak, 0.5 min at the bfloat16 peak, 5 % of the latter.
+        "training_cost": {"03_cnn_architectures": {"runs": 12, "flops": 6e12, "wall_time_s": 600.0}},
         "time_to_accuracy": {"study": {"seconds_to_target": 20.0}, "reference": {"seconds_to_target": 50.0},
                              "ratio": 0.4, "eval_every": 200},
         "determinism": {"slowdown": 1.25},
@@ -31,7 +35,9 @@ def _report():
 
 def test_section_states_the_measurements():
     section = markdown_section(_report())
-    assert "| lenet5 | 1,000 | 2.00 | 5,000 | 30.0 | 30.0 | 20,000 |" in section
+    assert "| lenet5 | 1,000 | 2.00 | 5,000 | 30.0 | 30.0 | 7,500 | 22.5 | 20,000 |" in section
+    assert "| 03_cnn_architectures | 12 | 6 | 1.0 | 0.5 | 10.0 | 5 |" in section
+    assert "| all | 12 | 6 | 1.0 | 0.5 | 10.0 | 5 |" in section
     assert "study's regularized CNN 20.0 s, keras-io reference recipe 50.0 s; ratio 0.40" in section
     assert "1.25x" in section and "1,500 MB" in section
 

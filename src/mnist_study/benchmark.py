@@ -21,8 +21,10 @@ import numpy as np
 
 from mnist_study.benchmark_report import markdown_section, splice_section, throughput_figure
 from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
+from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, training_flops
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
+METRICS_DIR = PROJECT_ROOT / "results" / "metrics"
 STUDY_EPOCHS = 8  # notebooks/03_cnn_architectures.ipynb's `epochs`, over which its cosine schedule decays
 MODELS = ["feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm", "fashion_cnn"]
 
@@ -43,12 +45,15 @@ def forward_flops_per_image(model) -> int:
     return int(flops)
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """Best float32 GFLOP/s of a size x size matrix product through TensorFlow: the attainable peak here."""
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """Best GFLOP/s of a size x size matrix product through TensorFlow: the attainable peak here.
+
+    "bfloat16" is the peak that the notebooks' mixed precision can reach (AVX512-BF16 doubles it on CPUs with it).
+    """
     import tensorflow as tf
 
-    a = tf.random.normal((size, size), seed=1)
-    b = tf.random.normal((size, size), seed=2)
+    a = tf.cast(tf.random.normal((size, size), seed=1), dtype)
+    b = tf.cast(tf.random.normal((size, size), seed=2), dtype)
     product = tf.function(lambda x, y: tf.linalg.matmul(x, y))
     product(a, b).numpy()  # trace and warm up
     timings = []
@@ -67,8 +72,12 @@ def _prepared_mnist(side: int, count: int):
 
 
 def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 40, blocks: int = 5,
-                     deterministic: bool = True) -> dict:
-    """Steady-state training images/s (median of timed blocks after a warm-up block) and inference images/s."""
+                     deterministic: bool = True, precision: str = "float32") -> dict:
+    """Steady-state training images/s and inference images/s of one model.
+
+    Training: one fit over `blocks` + 1 epochs of `block_steps` batches, each epoch timed by a callback; the first
+    (tracing, allocation) is dropped and the median of the rest kept, so fit's own set-up is not counted.
+    """
     import keras
 
     from mnist_study.models import build_model, input_side
@@ -79,14 +88,28 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
     else:
         keras.utils.set_random_seed(0)
     images, labels = _prepared_mnist(input_side(model_name), batch_size * block_steps)
-    model = build_model(model_name)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        model = build_model(model_name)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)  # warm-up: tracing, allocation
-    train_rates = []
-    for _ in range(blocks):
-        start = time.perf_counter()
-        model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)
-        train_rates.append(len(images) / (time.perf_counter() - start))
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.clock = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.clock)
+
+    timer = EpochTimer()
+    model.fit(images, labels, batch_size=batch_size, epochs=blocks + 1, verbose=0, callbacks=[timer])
+    train_rate = statistics.median(len(images) / seconds for seconds in timer.seconds[1:])
     model.predict(images, batch_size=1024, verbose=0)
     infer_rates = []
     for _ in range(3):
@@ -94,17 +117,34 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
         model.predict(images, batch_size=1024, verbose=0)
         infer_rates.append(len(images) / (time.perf_counter() - start))
     forward = forward_flops_per_image(model)
-    train_rate, infer_rate = statistics.median(train_rates), statistics.median(infer_rates)
+    infer_rate = statistics.median(infer_rates)
     keras.backend.clear_session()
     return {
         "parameters": model.count_params(),
         "forward_flops_per_image": forward,
         "train_images_per_s": train_rate,
         "inference_images_per_s": infer_rate,
-        # Training is forward plus backward, about three forward passes' worth of FLOPs.
-        "train_gflops_per_s": 3 * forward * train_rate / 1e9,
+        "train_gflops_per_s": TRAIN_FLOPS_PER_FORWARD * forward * train_rate / 1e9,
         "inference_gflops_per_s": forward * infer_rate / 1e9,
     }
+
+
+def throughput_both_precisions(model_name: str) -> dict:
+    """Float32 numbers (compared with the float32 peak) plus training as the notebooks run it, mixed bfloat16."""
+    result = model_throughput(model_name)
+    bfloat16 = model_throughput(model_name, precision="mixed_bfloat16")
+    result["bfloat16_train_images_per_s"] = bfloat16["train_images_per_s"]
+    result["bfloat16_train_gflops_per_s"] = bfloat16["train_gflops_per_s"]
+    return result
+
+
+def committed_training_cost(forward_flops: dict[str, int], metrics_dir: Path = METRICS_DIR) -> dict[str, dict]:
+    """training_cost.training_flops over the committed metrics of every notebook that trains."""
+    from mnist_study.data import load_dataset
+
+    metrics = {path.stem: json.loads(path.read_text()) for path in sorted(metrics_dir.glob("*.json"))}
+    sizes = {name: len(load_dataset(name).train_labels) for name in ("mnist", "fashion_mnist")}
+    return training_flops(metrics, forward_flops, sizes)
 
 
 def build_keras_reference():
@@ -225,21 +265,25 @@ def main(argv: list[str] | None = None) -> int:
     from mnist_study.plots import save_figure
 
     started_at, start = datetime.now(UTC), time.perf_counter()
-    print("benchmark: float32 matmul peak", flush=True)
-    peak = matmul_peak_gflops()
+    print("benchmark: float32 and bfloat16 matmul peaks", flush=True)
+    peak, bfloat16_peak = matmul_peak_gflops(), matmul_peak_gflops(dtype="bfloat16")
     models = {}
     for name in MODELS:
         print(f"benchmark: throughput of {name}", flush=True)
-        models[name] = model_throughput(name)
+        models[name] = throughput_both_precisions(name)
     print("benchmark: time to 99% validation accuracy (study, then keras-io reference)", flush=True)
     study, reference = time_to_accuracy("study"), time_to_accuracy("reference")
     ratio = (study["seconds_to_target"] / reference["seconds_to_target"]
              if study["seconds_to_target"] and reference["seconds_to_target"] else None)
     print("benchmark: op determinism on/off, dataset loading, notebook memory", flush=True)
     on, off = _in_fresh_process(["--probe-determinism", "on"]), _in_fresh_process(["--probe-determinism", "off"])
+    print("benchmark: training cost of the committed notebook runs", flush=True)
+    cost = committed_training_cost({name: result["forward_flops_per_image"] for name, result in models.items()})
     report = {
         "matmul_peak_gflops": peak,
+        "bfloat16_matmul_peak_gflops": bfloat16_peak,
         "models": models,
+        "training_cost": cost,
         "time_to_accuracy": {"study": study, "reference": reference, "ratio": ratio, "eval_every": 200},
         "determinism": {"on_images_per_s": on["train_images_per_s"], "off_images_per_s": off["train_images_per_s"],
                         "slowdown": off["train_images_per_s"] / on["train_images_per_s"]},
@@ -248,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["provenance"] = provenance([0], {"models": MODELS}, started_at, time.perf_counter() - start)
     write_json(report, BENCH_DIR / "benchmarks.json")
-    save_figure(throughput_figure(models, peak), BENCH_DIR / "throughput.png")
+    save_figure(throughput_figure(models, peak, bfloat16_peak), BENCH_DIR / "throughput.png")
     section = markdown_section(report)
     (BENCH_DIR / "section.md").write_text(section + "\n")
     splice_section(PROJECT_ROOT / "results" / "README.md", section)

@@ -1,0 +1,64 @@
+"""What the study's training costs in arithmetic: a lower bound on `make all`'s wall time at a given FLOP/s.
+
+The count comes from the committed metrics (epochs each run trained, the recipe's split) and the analytic FLOPs
+per image of each architecture, so it says how fast `make all` could be on this machine before anything is timed.
+"""
+
+from __future__ import annotations
+
+import math
+
+# A training step is a forward and a backward pass: about three forward passes' worth of FLOPs.
+TRAIN_FLOPS_PER_FORWARD = 3
+
+
+def split_sizes(dataset_size: int, recipe: dict) -> tuple[int, int]:
+    """(train, validation) image counts of a recipe, as data.train_validation_split makes them.
+
+    scikit-learn's train_test_split rounds the validation share up.
+    """
+    subset = recipe.get("train_subset")
+    total = min(subset, dataset_size) if subset is not None else dataset_size
+    validation = math.ceil(recipe["validation_fraction"] * total)
+    return total - validation, validation
+
+
+def run_flops(forward_flops: int, epochs_run: int, train_images: int, validation_images: int) -> int:
+    """Training steps on every training image plus one validation pass, for each epoch a run trained."""
+    per_epoch = TRAIN_FLOPS_PER_FORWARD * train_images + validation_images
+    return epochs_run * per_epoch * forward_flops
+
+
+def _trained_models(metrics: dict) -> list[tuple[str, str, dict, dict]]:
+    """(architecture, dataset, recipe, model summary) for every model whose runs a notebook's metrics record.
+
+    Notebooks 01-04 record one dataset and name models by architecture; 07 records its recipe per dataset and
+    trains one architecture under another name.
+    """
+    if "results" in metrics:
+        return [(metrics["architecture"], dataset, result["recipe"], summary)
+                for dataset, result in metrics["results"].items() for summary in result["models"].values()]
+    recipe = metrics["provenance"]["parameters"]
+    return [(name, recipe["dataset"], recipe, summary) for name, summary in metrics.get("models", {}).items()]
+
+
+def training_flops(metrics_by_notebook: dict[str, dict], forward_flops: dict[str, int],
+                   dataset_sizes: dict[str, int]) -> dict[str, dict]:
+    """Per notebook that trains: analytic training FLOPs of the runs its metrics record, their count, wall time.
+
+    Runs the metrics do not list (07's single-seed ablation arms) are not counted, so this is a lower bound.
+    """
+    costs = {}
+    for notebook, metrics in metrics_by_notebook.items():
+        flops, runs = 0, 0
+        for architecture, dataset, recipe, summary in _trained_models(metrics):
+            if architecture not in forward_flops:
+                raise KeyError(f"{notebook}: no FLOP count for architecture {architecture!r}")
+            train_images, validation_images = split_sizes(dataset_sizes[dataset], recipe)
+            for run in summary["runs"]:
+                flops += run_flops(forward_flops[architecture], run["epochs_run"], train_images, validation_images)
+                runs += 1
+        if runs:
+            costs[notebook] = {"runs": runs, "flops": flops,
+                               "wall_time_s": metrics["provenance"]["wall_time_s"]}
+    return costs
