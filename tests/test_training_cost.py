@@ -46,3 +46,15 @@ def test_training_flops_counts_every_recorded_run():
 def test_an_architecture_without_a_flop_count_is_named():
     with pytest.raises(KeyError, match="01: no FLOP count for architecture 'lenet5'"):
         training_flops({"01": _metrics_01()}, forward_flops={}, dataset_sizes={"mnist": 100})
+
+
+def test_committed_training_cost_reads_every_metrics_file(tmp_path):
+    import json
+
+    from mnist_study.training_cost import committed_training_cost
+
+    (tmp_path / "01_feedforward.json").write_text(json.dumps(_metrics_01()))
+    (tmp_path / "00_data_exploration.json").write_text(json.dumps({"provenance": {"parameters": {}}}))
+    cost = committed_training_cost({"lenet5": 10}, tmp_path)
+    # The real MNIST training set: 60,000 images, 6,000 of them held out for validation.
+    assert cost == {"01_feedforward": {"runs": 2, "flops": 5 * (3 * 54000 + 6000) * 10, "wall_time_s": 7.0}}

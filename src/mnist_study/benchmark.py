@@ -21,10 +21,9 @@ import numpy as np
 
 from mnist_study.benchmark_report import markdown_section, splice_section, throughput_figure
 from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
-from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, training_flops
+from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
-METRICS_DIR = PROJECT_ROOT / "results" / "metrics"
 STUDY_EPOCHS = 8  # notebooks/03_cnn_architectures.ipynb's `epochs`, over which its cosine schedule decays
 MODELS = ["feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm", "fashion_cnn"]
 
@@ -136,15 +135,6 @@ def throughput_both_precisions(model_name: str) -> dict:
     result["bfloat16_train_images_per_s"] = bfloat16["train_images_per_s"]
     result["bfloat16_train_gflops_per_s"] = bfloat16["train_gflops_per_s"]
     return result
-
-
-def committed_training_cost(forward_flops: dict[str, int], metrics_dir: Path = METRICS_DIR) -> dict[str, dict]:
-    """training_cost.training_flops over the committed metrics of every notebook that trains."""
-    from mnist_study.data import load_dataset
-
-    metrics = {path.stem: json.loads(path.read_text()) for path in sorted(metrics_dir.glob("*.json"))}
-    sizes = {name: len(load_dataset(name).train_labels) for name in ("mnist", "fashion_mnist")}
-    return training_flops(metrics, forward_flops, sizes)
 
 
 def build_keras_reference():
@@ -278,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     print("benchmark: op determinism on/off, dataset loading, notebook memory", flush=True)
     on, off = _in_fresh_process(["--probe-determinism", "on"]), _in_fresh_process(["--probe-determinism", "off"])
     print("benchmark: training cost of the committed notebook runs", flush=True)
-    cost = committed_training_cost({name: result["forward_flops_per_image"] for name, result in models.items()})
+    cost = committed_training_cost({name: result["forward_flops_per_image"] for name, result in models.items()},
+                                   PROJECT_ROOT / "results" / "metrics")
     report = {
         "matmul_peak_gflops": peak,
         "bfloat16_matmul_peak_gflops": bfloat16_peak,

@@ -87,7 +87,8 @@ def training_cost_section(cost: dict[str, dict], peak_gflops: float, bfloat16_pe
                  f"{minutes(flops, peak_gflops):.1f}", f"{minutes(flops, bfloat16_peak_gflops):.1f}",
                  f"{wall / 60:.1f}", f"{100 * flops / (wall * bfloat16_peak_gflops * 1e9):.0f}"])
     table = markdown_table(["notebook", "training runs", "training TFLOP", "min at float32 peak",
-                            "min at bfloat16 peak", "measured wall min", "training FLOPs / wall time, % of bfloat16 peak"], rows)
+                            "min at bfloat16 peak", "measured wall min",
+                            "training FLOPs / wall time, % of bfloat16 peak"], rows)
     return "\n".join([
         "### What make all's training costs",
         "",

@@ -6,7 +6,9 @@ per image of each architecture, so it says how fast `make all` could be on this 
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 # A training step is a forward and a backward pass: about three forward passes' worth of FLOPs.
 TRAIN_FLOPS_PER_FORWARD = 3
@@ -62,3 +64,12 @@ def training_flops(metrics_by_notebook: dict[str, dict], forward_flops: dict[str
             costs[notebook] = {"runs": runs, "flops": flops,
                                "wall_time_s": metrics["provenance"]["wall_time_s"]}
     return costs
+
+
+def committed_training_cost(forward_flops: dict[str, int], metrics_dir: Path) -> dict[str, dict]:
+    """training_flops over the metrics JSON files in `metrics_dir` (results/metrics: the committed runs)."""
+    from mnist_study.data import load_dataset
+
+    metrics = {path.stem: json.loads(path.read_text()) for path in sorted(metrics_dir.glob("*.json"))}
+    sizes = {name: len(load_dataset(name).train_labels) for name in ("mnist", "fashion_mnist")}
+    return training_flops(metrics, forward_flops, sizes)
