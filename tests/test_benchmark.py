@@ -51,3 +51,15 @@ def test_section_is_spliced_between_markers(tmp_path):
     text = readme.read_text()
     assert text.count(BENCHMARK_START) == 1 and "first" not in text
     assert f"{BENCHMARK_START}\nsecond\n{BENCHMARK_END}" in text and "kept" in text
+
+
+def test_models_are_built_in_the_asked_precision_and_the_policy_restored():
+    import keras
+
+    from mnist_study.benchmark import _build_in_precision
+
+    before = keras.mixed_precision.global_policy().name
+    model = _build_in_precision("lenet5", "mixed_bfloat16")
+    assert model.get_layer(index=1).compute_dtype == "bfloat16"
+    assert model.get_layer("probabilities").compute_dtype == "float32"  # the head stays float32
+    assert keras.mixed_precision.global_policy().name == before

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -63,11 +64,33 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10, dtype: str = "float3
     return 2 * size**3 / min(timings) / 1e9
 
 
-def _prepared_mnist(side: int, count: int):
-    from mnist_study.data import load_dataset, prepare_images
+@functools.cache
+def _mnist():
+    # Loaded and verified once per process: every model's throughput run starts from the same images.
+    from mnist_study.data import load_dataset
 
-    data = load_dataset("mnist")
+    return load_dataset("mnist")
+
+
+def _prepared_mnist(side: int, count: int):
+    from mnist_study.data import prepare_images
+
+    data = _mnist()
     return prepare_images(data.train_images[:count], side), data.train_labels[:count]
+
+
+def _build_in_precision(model_name: str, precision: str):
+    """build_model under the Keras dtype policy `precision`, leaving the global policy as it was."""
+    import keras
+
+    from mnist_study.models import build_model
+
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return build_model(model_name)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 40, blocks: int = 5,
@@ -79,7 +102,7 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
     """
     import keras
 
-    from mnist_study.models import build_model, input_side
+    from mnist_study.models import input_side
     from mnist_study.training import set_seed
 
     if deterministic:
@@ -87,12 +110,7 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
     else:
         keras.utils.set_random_seed(0)
     images, labels = _prepared_mnist(input_side(model_name), batch_size * block_steps)
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        model = build_model(model_name)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    model = _build_in_precision(model_name, precision)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 
     class EpochTimer(keras.callbacks.Callback):
@@ -160,18 +178,14 @@ def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, m
     """
     import keras
 
-    from mnist_study.data import load_dataset
     from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.models import build_model
     from mnist_study.training import set_seed
 
     set_seed(0)
-    split = prepare_split(load_dataset("mnist"), ExperimentConfig(dataset="mnist", seeds=[0], epochs=1), 0, 28)
+    split = prepare_split(_mnist(), ExperimentConfig(dataset="mnist", seeds=[0], epochs=1), 0, 28)
     steps_per_epoch = int(np.ceil(len(split.train_images) / 128))
     if recipe == "study":
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        model = build_model("cnn_regularized")
-        keras.mixed_precision.set_global_policy("float32")
+        model = _build_in_precision("cnn_regularized", "mixed_bfloat16")
         rate = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=STUDY_EPOCHS * steps_per_epoch)
     else:
         model = build_keras_reference()
