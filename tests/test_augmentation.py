@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_study.augmentation import augmented_batches, build_augmentation
-from mnist_study.experiment import ExperimentConfig
+from mnist_study.training import TrainingRecipe
 
 
 @pytest.fixture(scope="module")
@@ -48,4 +48,4 @@ def test_unknown_augmentation_is_refused():
     with pytest.raises(ValueError, match=r"augmentation: unknown 'mixup'; expected one of \['none', 'digits'"):
         build_augmentation("mixup", seed=0)
     with pytest.raises(ValueError, match=r"augmentation: unknown 'flip'"):
-        ExperimentConfig(dataset="mnist", seeds=[0], epochs=1, augmentation="flip")
+        TrainingRecipe(epochs=1, augmentation="flip")

@@ -5,21 +5,22 @@ import pytest
 
 from mnist_study.best_models import ablation_row, arm_config, ensemble_curve, ensemble_probabilities
 from mnist_study.experiment import ExperimentConfig
+from mnist_study.training import TrainingRecipe
 
-UPSTREAM = ExperimentConfig(dataset="fashion_mnist", seeds=[0, 1, 2], epochs=10, lr_schedule="cosine",
-                            early_stopping_patience=3, precision="mixed_bfloat16")
+UPSTREAM = ExperimentConfig(dataset="fashion_mnist", seeds=[0, 1, 2], recipe=TrainingRecipe(
+    epochs=10, lr_schedule="cosine", early_stopping_patience=3, precision="mixed_bfloat16"))
 
 
 def test_arms_keep_the_upstream_recipe_and_flip_two_switches():
     plain = arm_config(UPSTREAM, "plain", [0])
     full = arm_config(UPSTREAM, "augmentation + schedule", [0, 1, 2])
-    assert (plain.augmentation, plain.lr_schedule, plain.seeds) == ("none", "constant", [0])
-    assert (full.augmentation, full.lr_schedule) == ("clothing", "cosine")
+    assert (plain.recipe.augmentation, plain.recipe.lr_schedule, plain.seeds) == ("none", "constant", [0])
+    assert (full.recipe.augmentation, full.recipe.lr_schedule) == ("clothing", "cosine")
     # Everything else is the upstream recipe, field for field.
     assert {**plain.as_dict(), "augmentation": None, "lr_schedule": None, "seeds": None} == \
            {**UPSTREAM.as_dict(), "augmentation": None, "lr_schedule": None, "seeds": None}
-    assert arm_config(ExperimentConfig(dataset="mnist", seeds=[0], epochs=1), "augmentation only", [0]).augmentation \
-        == "digits"
+    mnist = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1))
+    assert arm_config(mnist, "augmentation only", [0]).recipe.augmentation == "digits"
     with pytest.raises(ValueError, match=r"arm: unknown 'dropout only'; expected one of \['plain'"):
         arm_config(UPSTREAM, "dropout only", [0])
     with pytest.raises(ValueError, match="seeds: expected a non-empty list"):

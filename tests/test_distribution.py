@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from mnist_study.training import distribution_strategy
+from mnist_study.distributed import distribution_strategy
 
 # Logical devices must be configured before TensorFlow initializes its runtime, so this runs in a fresh process.
 SCRIPT = textwrap.dedent("""
@@ -17,12 +17,14 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from mnist_study.data import load_dataset
     from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.training import distribution_strategy, train_model
+    from mnist_study.distributed import distribution_strategy
+    from mnist_study.training import TrainingRecipe, train_model
     data = load_dataset("mnist")
-    split = prepare_split(data, ExperimentConfig(dataset="mnist", seeds=[0], epochs=1, train_subset=2000), 0, 28)
+    split = prepare_split(data, ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1),
+                                                      train_subset=2000), 0, 28)
     accuracy = {}
     for strategy in ("default", "mirrored"):
-        result = train_model("feedforward", split, seed=0, epochs=3, batch_size=64, strategy=strategy)
+        result = train_model("feedforward", split, TrainingRecipe(epochs=3, batch_size=64, strategy=strategy), seed=0)
         accuracy[strategy] = result.history["val_accuracy"][-1]
     replicas = distribution_strategy("mirrored").num_replicas_in_sync
     print(json.dumps({"accuracy": accuracy, "replicas": replicas}))
@@ -39,5 +41,6 @@ def test_mirrored_strategy_over_two_cpu_devices_trains_like_one():
 
 
 def test_unknown_strategy():
-    with pytest.raises(ValueError, match=r"strategy: unknown 'tpu'; expected one of \['default', 'mirrored'\]"):
+    expected = r"strategy: unknown 'tpu'; expected one of \['default', 'mirrored', 'multi_worker'\]"
+    with pytest.raises(ValueError, match=expected):
         distribution_strategy("tpu")

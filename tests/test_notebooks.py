@@ -4,6 +4,7 @@ import json
 import shutil
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
 
@@ -27,7 +28,7 @@ def tiny_results(tmp_path_factory):
         "06_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
         "07_best_models": {"seeds": [0, 1], "ablation_seeds": [0], "inputs_dir": str(results)},
         "08_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
-        "05_summary": {"inputs_dir": str(results), "readme_path": str(readme)},
+        "09_summary": {"inputs_dir": str(results), "readme_path": str(readme)},
     }
     for name in NOTEBOOKS:
         execute(name, results_dir=results, parameters=parameters.get(name, TINY))
@@ -56,6 +57,9 @@ def test_every_notebook_writes_figures_and_metrics(tiny_results):
         assert list((tiny_results / "figures" / name).glob("*.png")), name
         executed = nbformat.read(tiny_results / "notebooks" / f"{name}.ipynb", as_version=4)
         assert all("papermill" not in cell.metadata for cell in executed.cells)  # no per-cell timestamps
+        # Readers see where results end up, not the runner's staging folder or echoed paths.
+        rendered = (tiny_results / "notebooks" / f"{name}.ipynb").read_text()
+        assert ".staging" not in rendered and "PosixPath(" not in rendered, name
         assert (tiny_results / "html" / f"{name}.html").stat().st_size > 10_000
     assert not (tiny_results / ".staging").exists() or not any((tiny_results / ".staging").iterdir())
 
@@ -70,20 +74,25 @@ def test_training_metrics_have_seeds_and_reports(tiny_results):
             assert len(report["per_class"]) == 10 and len(report["confusion_matrix"]) == 10
             assert sum(map(sum, report["confusion_matrix"])) == 10_000
             assert (tiny_results / "models" / summary["artifacts"]["model"]).is_file()
+            probabilities = np.load(tiny_results / "probabilities" / summary["artifacts"]["probabilities"])
+            assert probabilities.shape == (1, 10_000, 10) and probabilities.dtype == np.float32
+            assert np.allclose(probabilities.sum(axis=2), 1, atol=1e-4)
+            predictions = np.load(tiny_results / "predictions" / summary["artifacts"]["predictions"])
+            assert np.array_equal(predictions, probabilities[0].argmax(axis=1))
             for figure in ("curves", "confusion", "misclassified", "correct", "confidence"):
                 assert (tiny_results / "figures" / name / f"{model_name}_{figure}.png").is_file()
         assert metrics["provenance"]["parameters"]["train_subset"] == 300
 
 
 def test_summary_builds_table_and_readmes(tiny_results):
-    summary = read_json(tiny_results / "metrics" / "05_summary.json")
+    summary = read_json(tiny_results / "metrics" / "09_summary.json")
     assert [row["model"] for row in summary["table"]] == [
         "feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm",
         "fashion_cnn", "cnn_regularized", "cnn_batchnorm", "cnn_batchnorm_augmented", "cnn_batchnorm_augmented"]
     assert [row["dataset"] for row in summary["table"]][-2:] == ["mnist", "fashion_mnist"]
     assert len(summary["mcnemar"]) == 21  # 7 MNIST models, pairwise
     page = (tiny_results / "README.md").read_text()
-    assert "| feedforward | mnist |" in page and "figures/05_summary/comparison.png" in page
+    assert "| feedforward | mnist |" in page and "figures/09_summary/comparison.png" in page
     assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
     assert "## The best models: what each ingredient buys" in page and "| augmentation only | 1 |" in page
     assert "## What the networks look at" in page and "figures/08_interpretability/mnist_embedding.png" in page
@@ -92,8 +101,6 @@ def test_summary_builds_table_and_readmes(tiny_results):
 
 
 def test_best_models_ablation_and_ensembles(tiny_results):
-    import numpy as np
-
     from mnist_study.data import load_dataset
 
     metrics = read_json(tiny_results / "metrics" / "07_best_models.json")
@@ -106,6 +113,12 @@ def test_best_models_ablation_and_ensembles(tiny_results):
         assert summary["seeds"] == [0, 1] and summary["dataset"] == dataset
         ensemble = result["ensemble"]
         predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
+        members = np.load(tiny_results / "probabilities" / summary["artifacts"]["probabilities"])
+        assert members.shape == (2, 10_000, 10)  # every seed of the full recipe
+        assert np.array_equal(predictions, members.mean(axis=0).argmax(axis=1))
+        for arm in ("plain", "augmentation_only"):
+            arm_probabilities = np.load(tiny_results / "probabilities" / f"{dataset}_cnn_batchnorm_{arm}.npy")
+            assert arm_probabilities.shape == (1, 10_000, 10)
         assert ensemble["accuracy"] == float(np.mean(predictions == labels))
         assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
         arms = [row["arm"] for row in result["ablation"]]
@@ -123,8 +136,6 @@ def test_best_models_ablation_and_ensembles(tiny_results):
 
 
 def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
-    import numpy as np
-
     metrics = read_json(tiny_results / "metrics" / "08_interpretability.json")
     candidates = {}  # (dataset, model) -> (mean validation accuracy, first seed's test accuracy)
     for name in ("03_cnn_architectures", "04_fashion_mnist"):
@@ -244,3 +255,12 @@ def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
     assert notebook.cells[0].id == "injected-parameters"
     assert [(output.name, output.text) for output in notebook.cells[1].outputs] == [
         ("stderr", "UserWarning: a warning a reader should see\n"), ("stdout", "I0000 is not a log line on stdout\n")]
+
+
+def test_runner_parameters_parse_like_papermill():
+    from mnist_study.run_notebook import main, parse_parameter
+
+    assert parse_parameter("3") == 3 and parse_parameter("[0, 1]") == [0, 1] and parse_parameter("null") is None
+    assert parse_parameter("multi_worker") == "multi_worker"
+    with pytest.raises(SystemExit):
+        main(["-p", "epochs", "1"])  # parameters need the notebooks they apply to

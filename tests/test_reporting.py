@@ -17,7 +17,7 @@ def test_a_notebook_depends_on_the_modules_it_imports_and_theirs():
     assert "training.py" not in exploration  # a change to training must not re-run the data exploration
     # 01 imports experiment, which imports training, which imports augmentation.
     assert {"experiment.py", "training.py", "augmentation.py", "models.py"} <= _module_names("01_feedforward")
-    assert not {"run_notebook.py", "benchmark.py", "predict.py"} & _module_names("05_summary")
+    assert not {"run_notebook.py", "benchmark.py", "predict.py"} & _module_names("09_summary")
 
 
 def test_imports_are_found_in_every_form(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_study.data import prepare_images, stratified_subset, train_validation_split
-from mnist_study.training import train_model
+from mnist_study.training import TrainingRecipe, train_model
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def small_split(mnist):
 
 
 def test_one_epoch_beats_chance(small_split, capsys):
-    result = train_model("cnn_regularized", small_split, seed=0, epochs=1)
+    result = train_model("cnn_regularized", small_split, TrainingRecipe(epochs=1), seed=0)
     assert result.epochs_run == 1 and result.best_epoch == 1
     assert result.history["val_accuracy"][0] > 0.5  # chance is 0.1
     assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -26,9 +26,9 @@ def test_one_epoch_beats_chance(small_split, capsys):
 
 
 def test_same_seed_gives_identical_weights(small_split):
-    first = train_model("feedforward", small_split, seed=7, epochs=2, lr_schedule="cosine")
-    second = train_model("feedforward", small_split, seed=7, epochs=2, lr_schedule="cosine")
-    third = train_model("feedforward", small_split, seed=8, epochs=2, lr_schedule="cosine")
+    first = train_model("feedforward", small_split, TrainingRecipe(epochs=2, lr_schedule="cosine"), seed=7)
+    second = train_model("feedforward", small_split, TrainingRecipe(epochs=2, lr_schedule="cosine"), seed=7)
+    third = train_model("feedforward", small_split, TrainingRecipe(epochs=2, lr_schedule="cosine"), seed=8)
     for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
         assert np.array_equal(a, b)
     assert first.history == second.history
@@ -37,8 +37,8 @@ def test_same_seed_gives_identical_weights(small_split):
 
 def test_early_stopping_restores_best_epoch(small_split):
     # On 960 images the validation loss turns up within a few epochs; training must stop one epoch later.
-    result = train_model("feedforward", small_split, seed=0, epochs=12, early_stopping_patience=1,
-                         label_smoothing=0.1, lr_schedule="plateau")
+    recipe = TrainingRecipe(epochs=12, early_stopping_patience=1, label_smoothing=0.1, lr_schedule="plateau")
+    result = train_model("feedforward", small_split, recipe, seed=0)
     assert result.epochs_run <= 12
     assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
     if result.epochs_run < 12:
@@ -52,25 +52,28 @@ def test_early_stopping_restores_best_epoch(small_split):
     ({"epochs": 1, "learning_rate": 0}, "learning_rate: expected a positive number, got 0"),
     ({"epochs": 1, "lr_schedule": "step"}, r"lr_schedule: unknown schedule 'step'; expected one of \['constant'"),
     ({"epochs": 1, "label_smoothing": 1.0}, r"label_smoothing: expected a value in \[0, 1\), got 1.0"),
+    ({"epochs": 1, "strategy": "tpu"}, r"strategy: unknown 'tpu'; expected one of \['default', 'mirrored', 'multi_wo"),
+    ({"epochs": 1, "precision": "float16"}, r"precision: unknown 'float16'; expected one of \['float32'"),
+    ({"epochs": 1, "augmentation": "mixup"}, r"augmentation: unknown 'mixup'"),
 ])
-def test_bad_arguments(small_split, kwargs, message):
+def test_bad_recipes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        train_model("feedforward", small_split, seed=0, **kwargs)
+        TrainingRecipe(**kwargs)
 
 
 def test_mismatched_lengths_and_unknown_model(small_split):
     broken = small_split._replace(train_labels=small_split.train_labels[:-1])
     with pytest.raises(ValueError, match=r"train images and labels: lengths differ \(960 vs 959\)"):
-        train_model("feedforward", broken, seed=0, epochs=1)
+        train_model("feedforward", broken, TrainingRecipe(epochs=1), seed=0)
     with pytest.raises(ValueError, match="unknown model 'mlp'"):
-        train_model("mlp", small_split, seed=0, epochs=1)
+        train_model("mlp", small_split, TrainingRecipe(epochs=1), seed=0)
 
 
 def test_mixed_precision_is_deterministic_and_keeps_float32_outputs(small_split):
     import keras
 
-    first = train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="mixed_bfloat16")
-    second = train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="mixed_bfloat16")
+    first = train_model("cnn_minimal", small_split, TrainingRecipe(epochs=1, precision="mixed_bfloat16"), seed=3)
+    second = train_model("cnn_minimal", small_split, TrainingRecipe(epochs=1, precision="mixed_bfloat16"), seed=3)
     for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
         assert np.array_equal(a, b)
     assert first.model.layers[1].compute_dtype == "bfloat16"
@@ -78,14 +81,12 @@ def test_mixed_precision_is_deterministic_and_keeps_float32_outputs(small_split)
     assert first.model.output.dtype == "float32"
     assert first.history["val_accuracy"][0] > 0.5
     assert keras.mixed_precision.global_policy().name == "float32"  # restored for whatever runs next
-    with pytest.raises(ValueError, match=r"precision: unknown 'float16'; expected one of \['float32'"):
-        train_model("cnn_minimal", small_split, seed=3, epochs=1, precision="float16")
 
 
 def test_augmented_training_is_deterministic_and_learns(small_split):
-    first = train_model("cnn_minimal", small_split, seed=5, epochs=1, augmentation="digits")
-    second = train_model("cnn_minimal", small_split, seed=5, epochs=1, augmentation="digits")
-    plain = train_model("cnn_minimal", small_split, seed=5, epochs=1)
+    first = train_model("cnn_minimal", small_split, TrainingRecipe(epochs=1, augmentation="digits"), seed=5)
+    second = train_model("cnn_minimal", small_split, TrainingRecipe(epochs=1, augmentation="digits"), seed=5)
+    plain = train_model("cnn_minimal", small_split, TrainingRecipe(epochs=1), seed=5)
     for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
         assert np.array_equal(a, b)
     assert not np.array_equal(first.model.get_weights()[0], plain.model.get_weights()[0])

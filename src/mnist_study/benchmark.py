@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_study.benchmark_report import markdown_section, splice_section, throughput_figure
+from mnist_study.benchmark_workers import worker_throughput
 from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
 from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost
 
@@ -179,10 +180,11 @@ def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, m
     import keras
 
     from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.training import set_seed
+    from mnist_study.training import TrainingRecipe, set_seed
 
     set_seed(0)
-    split = prepare_split(_mnist(), ExperimentConfig(dataset="mnist", seeds=[0], epochs=1), 0, 28)
+    config = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1))
+    split = prepare_split(_mnist(), config, 0, 28)
     steps_per_epoch = int(np.ceil(len(split.train_images) / 128))
     if recipe == "study":
         model = _build_in_precision("cnn_regularized", "mixed_bfloat16")
@@ -281,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
              if study["seconds_to_target"] and reference["seconds_to_target"] else None)
     print("benchmark: op determinism on/off, dataset loading, notebook memory", flush=True)
     on, off = _in_fresh_process(["--probe-determinism", "on"]), _in_fresh_process(["--probe-determinism", "off"])
+    print("benchmark: one process against two local workers", flush=True)
+    workers = worker_throughput()
     print("benchmark: training cost of the committed notebook runs", flush=True)
     cost = committed_training_cost({name: result["forward_flops_per_image"] for name, result in models.items()},
                                    PROJECT_ROOT / "results" / "metrics")
@@ -294,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                         "slowdown": off["train_images_per_s"] / on["train_images_per_s"]},
         "dataset_loading_s": dataset_loading_seconds(),
         "memory": notebook_peak_memory_mb(),
+        "workers": workers,
     }
     report["provenance"] = provenance([0], {"models": MODELS}, started_at, time.perf_counter() - start)
     write_json(report, BENCH_DIR / "benchmarks.json")

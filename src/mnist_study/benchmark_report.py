@@ -61,6 +61,7 @@ def markdown_section(report: dict) -> str:
         + ("" if ratio is None else f"; ratio {ratio:.2f}") + ".",
         f"- Cost of op determinism (cnn_regularized training throughput, off / on): "
         f"{report['determinism']['slowdown']:.2f}x.",
+        *workers_line(report),
         f"- Loading and verifying a dataset: MNIST {report['dataset_loading_s']['mnist']:.2f} s, Fashion-MNIST "
         f"{report['dataset_loading_s']['fashion_mnist']:.2f} s.",
         f"- Peak memory of a full training notebook ({report['memory']['notebook']}): "
@@ -68,6 +69,18 @@ def markdown_section(report: dict) -> str:
         "", "![throughput](benchmarks/throughput.png)",
         "", training_cost_section(report),
     ])
+
+
+def workers_line(report: dict) -> list[str]:
+    """One line on multi-worker training on this machine, when the report has it."""
+    workers = report.get("workers")
+    if workers is None:
+        return []
+    return [f"- {workers['model']} training throughput (float32, global batch {workers['global_batch']}) with one "
+            f"process: {workers['one_worker_images_per_s']:,.0f} images/s; with two local workers "
+            f"(MultiWorkerMirroredStrategy over 127.0.0.1): {workers['two_workers_images_per_s']:,.0f} images/s, "
+            f"{workers['speed_up']:.2f}x. Both workers share this machine's {workers['cpu_count']} cores, so no "
+            "gain is expected; the local run checks correctness, not speed."]
 
 
 def training_cost_section(report: dict) -> str:

@@ -28,7 +28,8 @@ def arm_config(upstream: ExperimentConfig, arm: str, seeds: list[int]) -> Experi
         raise ValueError(f"arm: unknown {arm!r}; expected one of {list(arms)}")
     augmented, schedule = arms[arm]
     augmentation = DATASET_AUGMENTATION[upstream.dataset] if augmented else "none"
-    return replace(upstream, seeds=seeds, lr_schedule=schedule, augmentation=augmentation)
+    recipe = replace(upstream.recipe, lr_schedule=schedule, augmentation=augmentation)
+    return replace(upstream, seeds=seeds, recipe=recipe)
 
 
 def ensemble_probabilities(seed_probabilities: list[np.ndarray]) -> np.ndarray:

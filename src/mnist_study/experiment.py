@@ -6,12 +6,11 @@ import json
 import os
 import re
 import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from mnist_study.augmentation import check_augmentation
 from mnist_study.data import (
     DATASET_NAMES,
     Dataset,
@@ -19,28 +18,21 @@ from mnist_study.data import (
     stratified_subset,
     train_validation_split,
 )
+from mnist_study.distributed import is_chief
 from mnist_study.evaluation import classification_report, predict_probabilities, summarize_over_seeds
 from mnist_study.models import check_model_name, input_side
-from mnist_study.training import STRATEGIES, TrainingResult, check_hyperparameters, check_precision, train_model
+from mnist_study.training import TrainingRecipe, TrainingResult, train_model
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """The parameters of one training notebook, validated on construction."""
+    """What one training notebook runs: a dataset, seeds, the data split and the training recipe."""
 
     dataset: str
     seeds: list[int]
-    epochs: int
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    label_smoothing: float = 0.0
-    early_stopping_patience: int | None = None
+    recipe: TrainingRecipe
     validation_fraction: float = 0.1
     train_subset: int | None = None
-    strategy: str = "default"
-    precision: str = "float32"
-    augmentation: str = "none"
 
     def __post_init__(self):
         if self.dataset not in DATASET_NAMES:
@@ -51,19 +43,17 @@ class ExperimentConfig:
             raise ValueError(f"seeds: expected non-negative integers, got {self.seeds!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: expected distinct seeds, got {self.seeds!r}")
-        check_hyperparameters(self.epochs, self.batch_size, self.learning_rate, self.lr_schedule,
-                              self.label_smoothing, self.early_stopping_patience)
+        if not isinstance(self.recipe, TrainingRecipe):
+            raise ValueError(f"recipe: expected a TrainingRecipe, got {type(self.recipe).__name__}")
         if not 0.0 < self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction: expected a value in (0, 0.5), got {self.validation_fraction!r}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy: unknown {self.strategy!r}; expected one of {STRATEGIES}")
-        check_precision(self.precision)
-        check_augmentation(self.augmentation)
         if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 20):
             raise ValueError(f"train_subset: expected None or an integer >= 20, got {self.train_subset!r}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Flat, as the notebook parameters are recorded: the recipe's fields beside the others."""
+        return {"dataset": self.dataset, "seeds": self.seeds, **self.recipe.as_dict(),
+                "validation_fraction": self.validation_fraction, "train_subset": self.train_subset}
 
 
 @dataclass
@@ -105,14 +95,8 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
     for seed in config.seeds:
         print(f"== {model_name} on {config.dataset}, seed {seed}", flush=True)
         split = prepare_split(data, config, seed, side)
-        trained = train_model(
-            model_name, split, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
-            learning_rate=config.learning_rate, lr_schedule=config.lr_schedule,
-            label_smoothing=config.label_smoothing, early_stopping_patience=config.early_stopping_patience,
-            strategy=config.strategy, precision=config.precision, augmentation=config.augmentation,
-            model_kwargs=model_kwargs,
-            num_classes=len(data.class_names), log_prefix=f"   {model_name} s{seed} ",
-        )
+        trained = train_model(model_name, split, config.recipe, seed=seed, model_kwargs=model_kwargs,
+                              num_classes=len(data.class_names), log_prefix=f"   {model_name} s{seed} ")
         probabilities = predict_probabilities(trained.model, test_images)
         report = classification_report(data.test_labels, probabilities, data.class_names)
         if result is None:
@@ -148,25 +132,45 @@ def summarize_runs(runs: ModelRuns) -> dict:
 
 def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
                        name: str | None = None) -> dict[str, str]:
-    """Save the first seed's model (.keras) and its test-set predictions (.npy, for McNemar tests).
+    """Save the first seed's model (.keras), its predicted test classes (.npy, for McNemar tests) and every
+    seed's test-set class probabilities (float32 .npy, shape (seeds, n_test, n_classes), in the order of `runs`).
 
-    Files are named `<dataset>_<name>`; `name` defaults to the architecture's.
+    Files are named `<dataset>_<name>`; `name` defaults to the architecture's. Only the chief writes them.
     """
     results_dir = Path(results_dir)
     stem = f"{dataset}_{name or runs.model_name}"
-    model_path = results_dir / "models" / f"{stem}.keras"
-    predictions_path = results_dir / "predictions" / f"{stem}.npy"
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    predictions_path.parent.mkdir(parents=True, exist_ok=True)
-    save_model_reproducibly(runs.first.model, model_path)
-    np.save(predictions_path, runs.test_probabilities.argmax(axis=1).astype(np.uint8))
-    return {"model": model_path.name, "predictions": predictions_path.name}
+    paths = {
+        "model": results_dir / "models" / f"{stem}.keras",
+        "predictions": results_dir / "predictions" / f"{stem}.npy",
+        "probabilities": results_dir / "probabilities" / f"{stem}.npy",
+    }
+    if is_chief():
+        for path in paths.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        save_model_reproducibly(runs.first.model, paths["model"])
+        save_array(runs.test_probabilities.argmax(axis=1).astype(np.uint8), paths["predictions"])
+        save_array(np.stack(runs.seed_probabilities).astype(np.float32), paths["probabilities"])
+    return {key: path.name for key, path in paths.items()}
+
+
+def save_array(array: np.ndarray, path: str | Path) -> Path:
+    """np.save through a temporary file and a rename, so a crash never leaves half an array (chief only)."""
+    path = Path(path)
+    if not is_chief():
+        return path
+    temporary = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(temporary, array)
+    os.replace(temporary, path)
+    return path
 
 
 def config_from_parameters(parameters: dict) -> ExperimentConfig:
     """Rebuild the ExperimentConfig recorded in a metrics file (extra notebook parameters are ignored)."""
-    names = {item.name for item in fields(ExperimentConfig)}
-    return ExperimentConfig(**{name: value for name, value in parameters.items() if name in names})
+    recipe_names = {item.name for item in fields(TrainingRecipe)}
+    config_names = {item.name for item in fields(ExperimentConfig)} - {"recipe"}
+    recipe = TrainingRecipe(**{name: value for name, value in parameters.items() if name in recipe_names})
+    others = {name: value for name, value in parameters.items() if name in config_names}
+    return ExperimentConfig(recipe=recipe, **others)
 
 
 def _renumber_shared_object_ids(config_json: bytes) -> bytes:

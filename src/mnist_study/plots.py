@@ -10,12 +10,16 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from mnist_study.distributed import is_chief
+
 HISTORY_PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
     """Write a PNG at 150 dpi with no version/time metadata (same bytes on re-run), atomically."""
     path = Path(path)
+    if not is_chief():  # in a multi-worker run only the chief writes results
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     figure.savefig(temporary, dpi=150, format="png", bbox_inches="tight", metadata={"Software": None})

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_study.distributed import is_chief
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
 RECORDED_PACKAGES = ["tensorflow", "keras", "numpy", "scikit-learn", "scipy", "matplotlib", "seaborn", "papermill"]
@@ -35,6 +37,8 @@ def _json_default(value):
 def write_json(data: dict, path: str | Path) -> Path:
     """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)
+    if not is_chief():  # in a multi-worker run only the chief writes results
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")

@@ -3,18 +3,25 @@
     python -m mnist_study.run_notebook                # every stale notebook, in dependency order
     python -m mnist_study.run_notebook 02_lenet5      # just these (re-run even if fresh)
     python -m mnist_study.run_notebook --check        # fail naming results whose inputs changed
+    python -m mnist_study.run_notebook 03_cnn_architectures -p strategy multi_worker   # with a parameter
+
+On a worker that TF_CONFIG names as not the chief, a notebook runs in a scratch folder and nothing is
+written under results/: the chief publishes the results of a multi-worker run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+from mnist_study.distributed import is_chief
 from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
 
 KERNEL_NAME = "mnist-study"
@@ -31,7 +38,7 @@ NOTEBOOKS = [
     "06_generalization_robustness_calibration",
     "07_best_models",
     "08_interpretability",
-    "05_summary",
+    "09_summary",
 ]
 # Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.
 VOLATILE_PAPERMILL_KEYS = ["start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"]
@@ -47,13 +54,23 @@ TENSORFLOW_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d
                                  r"|WARNING: All log messages before absl::InitializeLog\(\) is called.*)\n?$")
 
 
-def strip_volatile_metadata(notebook) -> None:
-    """Remove timestamps, random ids and TensorFlow's C++ log lines that papermill and TF add, in place."""
+def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_results: str | None = None) -> None:
+    """Remove timestamps, random ids and TensorFlow's C++ log lines that papermill and TF add, in place.
+
+    `staged_results`, the staging folder the notebook wrote into, is shown as `shown_results`, where its
+    outputs end up: a reader sees the experiment, not the runner's staging.
+    """
     for key in VOLATILE_PAPERMILL_KEYS:
         notebook.metadata.get("papermill", {}).pop(key, None)
+    if staged_results is not None:
+        parameters = notebook.metadata.get("papermill", {}).get("parameters", {})
+        if parameters.get("results_dir") == staged_results:
+            parameters["results_dir"] = shown_results
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if staged_results is not None:
+            cell.source = cell.source.replace(staged_results, shown_results)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"  # papermill gives it a random id on every run
         outputs = []
@@ -89,31 +106,47 @@ def _publish(staging: Path, results_dir: Path, name: str) -> None:
 def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None = None,
             kernel_name: str = KERNEL_NAME) -> Path:
     """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`."""
-    import nbformat
-    import papermill
-
     source = NOTEBOOK_DIR / f"{name}.ipynb"
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such notebook; expected one of {existing_notebooks()}")
     results_dir = Path(results_dir).resolve()
+    if not is_chief():
+        with tempfile.TemporaryDirectory(prefix=f"{name}-worker-") as scratch:
+            print(f"==> {name} (a non-chief worker: results stay with the chief)", flush=True)
+            _execute_into(name, Path(scratch), parameters, kernel_name, shown_results=scratch)
+        return results_dir / "metrics" / f"{name}.json"
     staging = results_dir / ".staging" / name
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    executed = staging / "notebooks" / f"{name}.ipynb"
+    print(f"==> {name}", flush=True)
+    _execute_into(name, staging, parameters, kernel_name, shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR))
+    _publish(staging, results_dir, name)
+    return results_dir / "metrics" / f"{name}.json"
+
+
+def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name: str, shown_results: str) -> None:
+    import nbformat
+    import papermill
+
+    executed = folder / "notebooks" / f"{name}.ipynb"
     executed.parent.mkdir(parents=True)
     # Relative to notebooks/, papermill's working directory, as in an interactive Jupyter session.
-    staged_results = os.path.relpath(staging, NOTEBOOK_DIR)
-    print(f"==> {name}", flush=True)
+    staged_results = os.path.relpath(folder, NOTEBOOK_DIR)
     papermill.execute_notebook(
-        source, executed, parameters={"results_dir": staged_results, **(parameters or {})},
+        NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters={"results_dir": staged_results, **(parameters or {})},
         kernel_name=kernel_name, cwd=NOTEBOOK_DIR, log_output=True, progress_bar=False,
     )
     notebook = nbformat.read(executed, as_version=4)
-    strip_volatile_metadata(notebook)
+    strip_volatile_metadata(notebook, staged_results, shown_results)
     nbformat.write(notebook, executed)
-    render_html(notebook, staging / "html" / f"{name}.html")
-    _publish(staging, results_dir, name)
-    return results_dir / "metrics" / f"{name}.json"
+    render_html(notebook, folder / "html" / f"{name}.html")
+
+
+def parse_parameter(text: str):
+    """A -p value as papermill reads one: JSON when it parses (numbers, lists, null), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def stale_results(results_dir: Path = RESULTS_DIR) -> dict[str, list[str]]:
@@ -133,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help=f"notebooks to run (default: the stale ones of {NOTEBOOKS})")
     parser.add_argument("--check", action="store_true", help="only report results whose inputs changed")
     parser.add_argument("--force", action="store_true", help="re-run every notebook, stale or not")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set a notebook parameter (JSON value or string); needs notebook names")
     args = parser.parse_args(argv)
+    if args.parameter and not args.notebooks:
+        parser.error("-p/--parameter applies to the notebooks named on the command line; name them")
+    parameters = {name: parse_parameter(value) for name, value in args.parameter}
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter in the notebooks
 
@@ -153,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.notebooks or existing_notebooks():
         # Re-evaluated per notebook: a re-run upstream makes the summary stale.
         if args.notebooks or args.force or name in stale_results():
-            execute(name)
+            execute(name, parameters=parameters)
         else:
             print(f"==> {name}: up to date", flush=True)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -12,11 +12,58 @@ import tensorflow as tf
 
 from mnist_study.augmentation import augmented_batches, check_augmentation
 from mnist_study.data import Split
+from mnist_study.distributed import STRATEGIES, distribution_strategy
 from mnist_study.models import build_model, check_model_name
 
 LR_SCHEDULES = ["constant", "cosine", "plateau"]
-STRATEGIES = ["default", "mirrored"]
 PRECISIONS = ["float32", "mixed_bfloat16"]
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How one model is trained (optimizer, schedule, stopping, precision, devices, augmentation); validated once.
+
+    `batch_size` is the global batch: under a distribution strategy each replica gets an equal share.
+    `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras mixed precision).
+    `augmentation` (see augmentation.AUGMENTATIONS) transforms the training batches only, never validation.
+    """
+
+    epochs: int
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None
+    strategy: str = "default"
+    precision: str = "float32"
+    augmentation: str = "none"
+
+    def __post_init__(self):
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, int | float) \
+                or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: expected a positive number, got {self.learning_rate!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule: unknown schedule {self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        if isinstance(self.label_smoothing, bool) or not isinstance(self.label_smoothing, int | float) \
+                or not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing: expected a value in [0, 1), got {self.label_smoothing!r}")
+        if self.early_stopping_patience is not None:
+            _positive_int("early_stopping_patience", self.early_stopping_patience)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy: unknown {self.strategy!r}; expected one of {STRATEGIES}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: unknown {self.precision!r}; expected one of {PRECISIONS}")
+        check_augmentation(self.augmentation)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -57,42 +104,6 @@ class EpochLogger(keras.callbacks.Callback):
         )
 
 
-def distribution_strategy(name: str) -> tf.distribute.Strategy:
-    """"default": one device. "mirrored": synchronous data parallelism over all local GPUs, or, without
-    GPUs, over all logical CPU devices (see tf.config.set_logical_device_configuration)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"strategy: unknown {name!r}; expected one of {STRATEGIES}")
-    if name == "default":
-        return tf.distribute.get_strategy()
-    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
-
-
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-
-
-def check_hyperparameters(epochs: int, batch_size: int, learning_rate: float, lr_schedule: str = "constant",
-                          label_smoothing: float = 0.0, early_stopping_patience: int | None = None) -> None:
-    """Raise ValueError naming the first training hyperparameter that is out of range."""
-    _positive_int("epochs", epochs)
-    _positive_int("batch_size", batch_size)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float) or not learning_rate > 0:
-        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule: unknown schedule {lr_schedule!r}; expected one of {LR_SCHEDULES}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing: expected a value in [0, 1), got {label_smoothing!r}")
-    if early_stopping_patience is not None:
-        _positive_int("early_stopping_patience", early_stopping_patience)
-
-
-def check_precision(precision: str) -> None:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: unknown {precision!r}; expected one of {PRECISIONS}")
-
-
 def _check_split(split: Split) -> None:
     for images, labels, name in ((split.train_images, split.train_labels, "train"),
                                  (split.validation_images, split.validation_labels, "validation")):
@@ -102,52 +113,29 @@ def _check_split(split: Split) -> None:
             raise ValueError(f"{name} images: the set is empty")
 
 
-def train_model(
-    model_name: str,
-    split: Split,
-    *,
-    seed: int,
-    epochs: int,
-    batch_size: int = 128,
-    learning_rate: float = 1e-3,
-    lr_schedule: str = "constant",
-    label_smoothing: float = 0.0,
-    early_stopping_patience: int | None = None,
-    strategy: str = "default",
-    precision: str = "float32",
-    augmentation: str = "none",
-    model_kwargs: dict | None = None,
-    num_classes: int = 10,
-    log_prefix: str = "",
-) -> TrainingResult:
-    """Seed, build, compile (Adam) and fit `model_name` on prepared images; validation data is explicit.
-
-    `batch_size` is the global batch: under the "mirrored" strategy each replica gets an equal share.
-    `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras mixed precision).
-    `augmentation` (see augmentation.AUGMENTATIONS) transforms the training batches only, never validation.
-    """
+def train_model(model_name: str, split: Split, recipe: TrainingRecipe, *, seed: int,
+                model_kwargs: dict | None = None, num_classes: int = 10, log_prefix: str = "") -> TrainingResult:
+    """Seed, build, compile (Adam) and fit `model_name` on prepared images by `recipe`; validation data is explicit."""
     check_model_name(model_name)
-    check_hyperparameters(epochs, batch_size, learning_rate, lr_schedule, label_smoothing, early_stopping_patience)
     _check_split(split)
-    check_precision(precision)
-    check_augmentation(augmentation)
-    distribution = distribution_strategy(strategy)
+    epochs, batch_size, learning_rate = recipe.epochs, recipe.batch_size, recipe.learning_rate
+    distribution = distribution_strategy(recipe.strategy)
     set_seed(seed)  # before building, so initial weights are seeded too
 
     steps_per_epoch = math.ceil(len(split.train_images) / batch_size)
     callbacks: list[keras.callbacks.Callback] = [EpochLogger(epochs, log_prefix)]
     rate = learning_rate
-    if lr_schedule == "cosine":
+    if recipe.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps_per_epoch)
-    elif lr_schedule == "plateau":
+    elif recipe.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=0))
-    if early_stopping_patience is not None:
+    if recipe.early_stopping_patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True, verbose=0))
+            monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True, verbose=0))
 
     # Variables (weights, optimizer state) must be created inside the strategy's scope.
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)  # layers take their dtype policy when built
+    keras.mixed_precision.set_global_policy(recipe.precision)  # layers take their dtype policy when built
     try:
         with distribution.scope():
             model = build_model(model_name, input_shape=split.train_images.shape[1:], num_classes=num_classes,
@@ -158,17 +146,17 @@ def train_model(
         # One-hot targets so that label smoothing works with the same loss for every run.
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=rate),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],
         )
     train_targets = keras.utils.to_categorical(split.train_labels, num_classes)
     validation_data = (split.validation_images, keras.utils.to_categorical(split.validation_labels, num_classes))
     start = time.perf_counter()
-    if augmentation == "none":
+    if recipe.augmentation == "none":
         fit = model.fit(split.train_images, train_targets, validation_data=validation_data, epochs=epochs,
                         batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=0)
     else:
-        batches = augmented_batches(split.train_images, train_targets, batch_size, augmentation, seed)
+        batches = augmented_batches(split.train_images, train_targets, batch_size, recipe.augmentation, seed)
         fit = model.fit(batches, validation_data=validation_data, validation_batch_size=batch_size, epochs=epochs,
                         shuffle=False, callbacks=callbacks, verbose=0)  # shuffled in the pipeline instead
     wall_time_s = time.perf_counter() - start
