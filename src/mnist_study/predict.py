@@ -17,55 +17,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from mnist_study.data import DATASETS, check_dataset_name
+from mnist_study.image_input import ImageError, load_image
 from mnist_study.reporting import PROJECT_ROOT
-from mnist_study.transforms import MNIST_BOX, MNIST_SIDE, to_mnist_format
 
 MODEL_DIR = PROJECT_ROOT / "results" / "models"
 DEFAULT_MODEL = "cnn_batchnorm"  # the MNIST CNN with the best validation accuracy in the committed run
 TOP_K = 3
-NOISE_FLOOR = 0.15  # share of the brightest ink below which a pixel counts as background
-
-
-class ImageError(ValueError):
-    """An input file that cannot be turned into a dataset-style image."""
 
 
 def available_models(dataset: str, model_dir: Path = MODEL_DIR) -> list[str]:
     prefix = f"{dataset}_"
     return sorted(path.stem[len(prefix):] for path in model_dir.glob(f"{prefix}*.keras"))
-
-
-def load_image(path: str | Path, dataset: str = "mnist") -> np.ndarray:
-    """Read an image file and return it as uint8 (28, 28): light ink on a dark background, centred."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError("file not found")
-    if path.stat().st_size == 0:
-        raise ImageError("empty file")
-    try:
-        with Image.open(path) as image:
-            grey = np.asarray(image.convert("L"), dtype=np.float32)
-    except UnidentifiedImageError as error:
-        raise ImageError("not an image in a format Pillow can read") from error
-    except OSError as error:
-        raise ImageError(f"unreadable image ({error})") from error
-    if grey.size == 0 or min(grey.shape) == 0:
-        raise ImageError("zero-size image")
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    if background > 127:  # dark ink on light paper: invert to MNIST's light-on-dark
-        grey, background = 255.0 - grey, 255.0 - background
-    # Everything at or below the background level is paper, not ink.
-    ink = np.clip(grey - background, 0, None)
-    if ink.max() < 0.1 * 255:
-        raise ImageError("blank image (no content distinguishable from the background)")
-    # Faint specks (JPEG ringing, sensor noise) would otherwise widen the crop and shrink the digit.
-    ink[ink < NOISE_FLOOR * ink.max()] = 0
-    box = MNIST_BOX if dataset == "mnist" else MNIST_SIDE
-    return to_mnist_format(ink, box=box)
 
 
 def classify(model, images: np.ndarray, class_names: list[str], top_k: int = TOP_K) -> list[list[dict]]:
