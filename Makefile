@@ -10,7 +10,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all force test test-fast check-results lint bench lock clean
+DEMO_PORT ?= 7860
+
+.PHONY: help setup all force test test-fast check-results lint bench demo lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +46,9 @@ check-results: $(INSTALLED) ## Fail naming any committed result whose inputs cha
 
 bench: $(INSTALLED) ## Benchmark throughput, FLOP/s, time to accuracy, memory (writes results/benchmarks/)
 	$(BIN)/python -m mnist_study.benchmark
+
+demo: $(INSTALLED) ## Serve the drawing demo on http://127.0.0.1:7860 (loopback only; DEMO_PORT=8000 for another port)
+	$(BIN)/python -m mnist_study.demo --port $(DEMO_PORT)
 
 lint: $(INSTALLED) ## ruff on the package, tests and notebooks
 	$(BIN)/ruff check src tests notebooks
