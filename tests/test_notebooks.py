@@ -25,9 +25,9 @@ def tiny_results(tmp_path_factory):
     parameters = {
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
-        "06_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
-        "07_best_models": {"seeds": [0, 1], "ablation_seeds": [0], "inputs_dir": str(results)},
-        "08_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
+        "05_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
+        "06_best_models": {"seeds": [0, 1], "ablation_seeds": [0], "inputs_dir": str(results)},
+        "07_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
         "09_summary": {"inputs_dir": str(results), "readme_path": str(readme)},
     }
     for name in NOTEBOOKS:
@@ -95,7 +95,7 @@ def test_summary_builds_table_and_readmes(tiny_results):
     assert "| feedforward | mnist |" in page and "figures/09_summary/comparison.png" in page
     assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
     assert "## The best models: what each ingredient buys" in page and "| augmentation only | 1 |" in page
-    assert "## What the networks look at" in page and "figures/08_interpretability/mnist_embedding.png" in page
+    assert "## What the networks look at" in page and "figures/07_interpretability/mnist_embedding.png" in page
     readme = (tiny_results / "PROJECT_README.md").read_text()
     assert "| lenet5 | mnist |" in readme
 
@@ -103,7 +103,7 @@ def test_summary_builds_table_and_readmes(tiny_results):
 def test_best_models_ablation_and_ensembles(tiny_results):
     from mnist_study.data import load_dataset
 
-    metrics = read_json(tiny_results / "metrics" / "07_best_models.json")
+    metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
     upstream = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
     for dataset, result in metrics["results"].items():
         labels = load_dataset(dataset).test_labels
@@ -136,13 +136,13 @@ def test_best_models_ablation_and_ensembles(tiny_results):
 
 
 def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
-    metrics = read_json(tiny_results / "metrics" / "08_interpretability.json")
+    metrics = read_json(tiny_results / "metrics" / "07_interpretability.json")
     candidates = {}  # (dataset, model) -> (mean validation accuracy, first seed's test accuracy)
     for name in ("03_cnn_architectures", "04_fashion_mnist"):
         upstream = read_json(tiny_results / "metrics" / f"{name}.json")
         for model, summary in upstream["models"].items():
             candidates[upstream["dataset"], model] = summary["runs"]
-    for dataset, result in read_json(tiny_results / "metrics" / "07_best_models.json")["results"].items():
+    for dataset, result in read_json(tiny_results / "metrics" / "06_best_models.json")["results"].items():
         for model, summary in result["models"].items():
             candidates[dataset, model] = summary["runs"]
     for dataset, result in metrics["per_dataset"].items():
@@ -157,11 +157,11 @@ def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
         silhouettes = ("silhouette_pixels", "silhouette_penultimate", "silhouette_2d")
         assert all(-1 <= embedding[key] <= 1 for key in silhouettes)
         for figure in ("filters", "feature_maps", "grad_cam_right", "embedding"):
-            assert (tiny_results / "figures" / "08_interpretability" / f"{dataset}_{figure}.png").is_file()
+            assert (tiny_results / "figures" / "07_interpretability" / f"{dataset}_{figure}.png").is_file()
 
 
 def test_generalization_metrics(tiny_results):
-    metrics = read_json(tiny_results / "metrics" / "06_generalization_robustness_calibration.json")
+    metrics = read_json(tiny_results / "metrics" / "05_generalization_robustness_calibration.json")
     assert len(metrics["per_model"]) == 6
     for result in metrics["per_model"].values():
         assert 0 <= result["uci_accuracy"] <= 1 and result["temperature"] > 0
@@ -184,9 +184,9 @@ def test_bad_parameters_fail_with_a_clear_message(tmp_path, parameters, message)
 
 
 @pytest.mark.parametrize(("name", "parameters", "message"), [
-    ("07_best_models", {"datasets": ["cifar10"]}, r"datasets: expected a non-empty list of distinct names from"),
-    ("07_best_models", {"ablation_seeds": []}, r"ablation_seeds: expected a non-empty list of distinct"),
-    ("08_interpretability", {"embedding_method": "umap"}, r"embedding_method: unknown 'umap'; expected one of"),
+    ("06_best_models", {"datasets": ["cifar10"]}, r"datasets: expected a non-empty list of distinct names from"),
+    ("06_best_models", {"ablation_seeds": []}, r"ablation_seeds: expected a non-empty list of distinct"),
+    ("07_interpretability", {"embedding_method": "umap"}, r"embedding_method: unknown 'umap'; expected one of"),
 ])
 def test_bad_parameters_of_the_later_notebooks(tmp_path, name, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError, match=message):
@@ -196,9 +196,9 @@ def test_bad_parameters_of_the_later_notebooks(tmp_path, name, parameters, messa
 
 def test_missing_upstream_results_are_named(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match=r"03_cnn_architectures.json: metrics file not found"):
-        execute("08_interpretability", results_dir=tmp_path, parameters={"inputs_dir": str(tmp_path)})
+        execute("07_interpretability", results_dir=tmp_path, parameters={"inputs_dir": str(tmp_path)})
     with pytest.raises(papermill.PapermillExecutionError, match=r"mnist_cnn_deep.keras not found"):
-        execute("08_interpretability", results_dir=tmp_path,
+        execute("07_interpretability", results_dir=tmp_path,
                 parameters={"inputs_dir": str(tmp_path), "model_name": "cnn_deep"})
 
 

@@ -27,7 +27,7 @@ def _metrics_01():
     return {"models": {"lenet5": {"runs": runs}}, "provenance": {"parameters": recipe, "wall_time_s": 7.0}}
 
 
-def _metrics_07():
+def _metrics_06():
     recipe = {"validation_fraction": 0.5, "train_subset": None}
     return {"architecture": "cnn_batchnorm", "provenance": {"parameters": {}, "wall_time_s": 9.0},
             "results": {"fashion_mnist": {"recipe": recipe, "models": {"cnn_batchnorm_augmented": {
@@ -36,11 +36,11 @@ def _metrics_07():
 
 def test_training_flops_counts_every_recorded_run():
     cost = training_flops(
-        {"01": _metrics_01(), "07": _metrics_07(), "06": {"per_model": {}, "provenance": {"parameters": {}}}},
+        {"01": _metrics_01(), "06": _metrics_06(), "05": {"per_model": {}, "provenance": {"parameters": {}}}},
         forward_flops={"lenet5": 10, "cnn_batchnorm": 100}, dataset_sizes={"mnist": 100, "fashion_mnist": 40})
-    # 01: 90 training + 10 validation images, 5 epochs in all; 07: 20 + 20 images, 1 epoch.
+    # 01: 90 training + 10 validation images, 5 epochs in all; 06: 20 + 20 images, 1 epoch.
     assert cost == {"01": {"runs": 2, "flops": 5 * (3 * 90 + 10) * 10, "wall_time_s": 7.0},
-                    "07": {"runs": 1, "flops": 1 * (3 * 20 + 20) * 100, "wall_time_s": 9.0}}
+                    "06": {"runs": 1, "flops": 1 * (3 * 20 + 20) * 100, "wall_time_s": 9.0}}
 
 
 def test_an_architecture_without_a_flop_count_is_named():

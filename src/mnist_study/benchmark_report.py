@@ -112,7 +112,7 @@ def training_cost_section(report: dict) -> str:
         "Analytic FLOPs of the training runs in the committed metrics (every epoch a run trained: forward and "
         "backward on the training split, one validation pass), divided by the matmul peaks above and by the "
         f"fastest training rate measured above ({fastest_model}, {fastest_gflops:.0f} GFLOP/s): the least time "
-        "the training could take on this machine. 07's single-seed ablation arms are not in its metrics and are "
+        "the training could take on this machine. 06's single-seed ablation arms are not in its metrics and are "
         "left out, so the bounds are low. The measured wall time includes everything else a notebook does.",
         "",
         table,

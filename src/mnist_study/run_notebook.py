@@ -27,17 +27,17 @@ from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RESULTS_DIR = PROJECT_ROOT / "results"
-# Dependency order, not numeric order: 06 reads the models of 01-03, 07 the results of 03-04, 08 the metrics and
-# models of 03, 04 and 07, and the summary reads everything.
+# Numbered in the order they run, which their dependencies set: 05 reads the models of 01-03, 06 the results of
+# 03-04, 07 the metrics and models of 03, 04 and 06, and the summary, last, reads everything.
 NOTEBOOKS = [
     "00_data_exploration",
     "01_feedforward",
     "02_lenet5",
     "03_cnn_architectures",
     "04_fashion_mnist",
-    "06_generalization_robustness_calibration",
-    "07_best_models",
-    "08_interpretability",
+    "05_generalization_robustness_calibration",
+    "06_best_models",
+    "07_interpretability",
     "09_summary",
 ]
 # Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.

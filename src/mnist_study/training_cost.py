@@ -34,7 +34,7 @@ def run_flops(forward_flops: int, epochs_run: int, train_images: int, validation
 def _trained_models(metrics: dict) -> list[tuple[str, str, dict, dict]]:
     """(architecture, dataset, recipe, model summary) for every model whose runs a notebook's metrics record.
 
-    Notebooks 01-04 record one dataset and name models by architecture; 07 records its recipe per dataset and
+    Notebooks 01-04 record one dataset and name models by architecture; 06 records its recipe per dataset and
     trains one architecture under another name.
     """
     if "results" in metrics:
@@ -48,7 +48,7 @@ def training_flops(metrics_by_notebook: dict[str, dict], forward_flops: dict[str
                    dataset_sizes: dict[str, int]) -> dict[str, dict]:
     """Per notebook that trains: analytic training FLOPs of the runs its metrics record, their count, wall time.
 
-    Runs the metrics do not list (07's single-seed ablation arms) are not counted, so this is a lower bound.
+    Runs the metrics do not list (06's single-seed ablation arms) are not counted, so this is a lower bound.
     """
     costs = {}
     for notebook, metrics in metrics_by_notebook.items():

@@ -1,0 +1,46 @@
+"""Which test "mistakes" are the labels': confident learning (cleanlab) on the study's out-of-sample probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+
+
+def consensus_probabilities(model_probabilities: dict[str, np.ndarray]) -> np.ndarray:
+    """The mean over models of each model's mean over seeds: every architecture gets one vote, whatever its seeds.
+
+    `model_probabilities` maps a model's name to its test probabilities, shape (seeds, n, classes) or (n, classes).
+    """
+    if not model_probabilities:
+        raise ValueError("model_probabilities: expected at least one model's test probabilities")
+    per_model = {name: np.asarray(values, dtype=np.float64).reshape(-1, *np.shape(values)[-2:]).mean(axis=0)
+                 for name, values in model_probabilities.items()}
+    shapes = {name: values.shape for name, values in per_model.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"model_probabilities: models disagree on shape: {shapes}")
+    return np.mean(list(per_model.values()), axis=0)
+
+
+def label_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
+    """Likely label errors, most severe first: {index, given_label, suggested_label, score}.
+
+    cleanlab's confident learning (prune by noise rate) decides which examples are suspects; `score` is the
+    self-confidence label quality (the probability given to the given label: lower is more suspect).
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels):
+        raise ValueError(f"probabilities: expected shape ({len(labels)}, classes), got {probabilities.shape}")
+    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
+    scores = get_label_quality_scores(labels, probabilities, method="self_confidence")
+    return [{"index": int(index), "given_label": int(labels[index]),
+             "suggested_label": int(probabilities[index].argmax()), "score": float(scores[index])}
+            for index in ranked]
+
+
+def accuracy_without(predictions: np.ndarray, labels: np.ndarray, excluded: list[int]) -> float:
+    """Accuracy on every image except the `excluded` indices (the suspects)."""
+    keep = np.ones(len(labels), dtype=bool)
+    keep[list(excluded)] = False
+    return float(np.mean(predictions[keep] == labels[keep]))
