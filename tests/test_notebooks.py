@@ -28,6 +28,8 @@ def tiny_results(tmp_path_factory):
         "05_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
         "06_best_models": {"seeds": [0, 1], "ablation_seeds": [0], "inputs_dir": str(results)},
         "07_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
+        "08_label_errors_and_new_writers": {"inputs_dir": str(results), "k_values": [1, 5], "draws": [0, 1],
+                                            "fine_tune_epochs": 2, "scratch_epochs": 2},
         "09_summary": {"inputs_dir": str(results), "readme_path": str(readme)},
     }
     for name in NOTEBOOKS:
@@ -158,6 +160,29 @@ def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
         assert all(-1 <= embedding[key] <= 1 for key in silhouettes)
         for figure in ("filters", "feature_maps", "grad_cam_right", "embedding"):
             assert (tiny_results / "figures" / "07_interpretability" / f"{dataset}_{figure}.png").is_file()
+
+
+def test_label_errors_and_new_writers(tiny_results):
+    from mnist_study.data import load_dataset
+
+    metrics = read_json(tiny_results / "metrics" / "08_label_errors_and_new_writers.json")
+    chosen = read_json(tiny_results / "metrics" / "07_interpretability.json")["per_dataset"]
+    for dataset in ("mnist", "fashion_mnist"):
+        labels = load_dataset(dataset).test_labels
+        issues = metrics["label_issues"][dataset]
+        assert issues and all(set(issue) == {"index", "given_label", "suggested_label", "score"} for issue in issues)
+        assert all(labels[issue["index"]] == issue["given_label"] != issue["suggested_label"] for issue in issues)
+        summary = metrics["label_issue_summary"][dataset]
+        assert summary["suspects"] == len(issues) and summary["best_model"] == chosen[dataset]["model_name"]
+        assert summary["best_model"] not in summary["voting_models"]  # the judged model does not vote
+        assert summary["test_accuracy"] == chosen[dataset]["test_accuracy"]
+        figures = tiny_results / "figures" / "08_label_errors_and_new_writers"
+        assert (figures / f"{dataset}_label_suspects.png").is_file()
+    few = metrics["few_label"]
+    assert few["k"] == [1, 5] and few["seeds"] == [0, 1] and few["model_name"] == chosen["mnist"]["model_name"]
+    for arm in ("as is", "fine-tuned", "from scratch"):
+        assert np.shape(few["arms"][arm]["runs"]) == (2, 2)
+    assert len(few["gap_closed"]) == 2
 
 
 def test_generalization_metrics(tiny_results):

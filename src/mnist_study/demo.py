@@ -141,7 +141,7 @@ def build_demo():
                 with gr.Tab("Draw"):
                     sketch = gr.Sketchpad(type="pil", image_mode="RGBA", format="png", canvas_size=(336, 336),
                                           brush=gr.Brush(colors=["#000000"], default_size=22, color_mode="fixed"),
-                                          label="Draw with the mouse or a finger")
+                                          layers=False, label="Draw with the mouse or a finger (pick the brush first)")
                     draw_button = gr.Button("Classify the drawing", variant="primary")
                 with gr.Tab("Upload"):
                     upload = gr.File(label="A photo or a scan (PNG, JPEG, ...)", file_types=["image"],
@@ -152,12 +152,13 @@ def build_demo():
                 top = gr.Label(num_top_classes=TOP_K, label="Top 3 classes")
                 with gr.Row():
                     seen = gr.Image(label="What the model sees (28x28)", type="numpy", interactive=False)
-                    cam = gr.Image(label="Grad-CAM: where it looked for the top class", type="numpy",
+                    cam = gr.Image(label="Grad-CAM of the top class", type="numpy",
                                    interactive=False)
         outputs = [message, seen, top, cam]
         dataset.change(models_for, dataset, model_name, api_visibility="private")
         draw_button.click(classify_drawing, [sketch, dataset, model_name], outputs, api_name="classify_drawing")
         upload_button.click(classify_upload, [upload, dataset, model_name], outputs, api_name="classify_upload")
+        upload.upload(classify_upload, [upload, dataset, model_name], outputs, api_visibility="private")
     return demo
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
+from matplotlib.figure import Figure
 
 
 def consensus_probabilities(model_probabilities: dict[str, np.ndarray]) -> np.ndarray:
@@ -44,3 +46,20 @@ def accuracy_without(predictions: np.ndarray, labels: np.ndarray, excluded: list
     keep = np.ones(len(labels), dtype=bool)
     keep[list(excluded)] = False
     return float(np.mean(predictions[keep] == labels[keep]))
+
+
+def suspects_figure(images: np.ndarray, issues: list[dict], probabilities: np.ndarray, class_names: list[str],
+                    title: str, columns: int = 8) -> Figure:
+    """The top suspects: each image with its given label, the label the models agree on, and their confidence."""
+    rows = max(1, -(-len(issues) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.55, rows * 1.95), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, issue in zip(axes.flat, issues, strict=False):
+        index, given, suggested = issue["index"], issue["given_label"], issue["suggested_label"]
+        axis.imshow(images[index], cmap="gray_r", vmin=0, vmax=255)
+        axis.set_title(f"#{index}\ngiven {class_names[given][:9]}\nmodels {class_names[suggested][:9]} "
+                       f"{probabilities[index, suggested]:.0%}", fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

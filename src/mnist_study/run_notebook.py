@@ -28,7 +28,8 @@ KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RESULTS_DIR = PROJECT_ROOT / "results"
 # Numbered in the order they run, which their dependencies set: 05 reads the models of 01-03, 06 the results of
-# 03-04, 07 the metrics and models of 03, 04 and 06, and the summary, last, reads everything.
+# 03-04, 07 the metrics and models of 03, 04 and 06, 08 every model's test probabilities and 07's choice, and the
+# summary, last, reads everything.
 NOTEBOOKS = [
     "00_data_exploration",
     "01_feedforward",
@@ -38,6 +39,7 @@ NOTEBOOKS = [
     "05_generalization_robustness_calibration",
     "06_best_models",
     "07_interpretability",
+    "08_label_errors_and_new_writers",
     "09_summary",
 ]
 # Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.
