@@ -29,6 +29,8 @@ def _report():
         "determinism": {"slowdown": 1.25},
         "dataset_loading_s": {"mnist": 0.2, "fashion_mnist": 0.3},
         "memory": {"notebook": "01_feedforward", "peak_rss_mb": 1500.0},
+        "workers": {"model": "cnn_batchnorm", "global_batch": 128, "one_worker_images_per_s": 2000.0,
+                    "two_workers_images_per_s": 1500.0, "speed_up": 0.75, "cpu_count": 2},
         "provenance": {"cpu": "test CPU", "cpu_count": 2, "started_at": "2026-01-01T00:00:00+00:00"},
     }
 
@@ -41,6 +43,8 @@ def test_section_states_the_measurements():
     assert "fastest training rate measured above (lenet5, mixed bfloat16, 45 GFLOP/s)" in section
     assert "study's regularized CNN 20.0 s, keras-io reference recipe 50.0 s; ratio 0.40" in section
     assert "1.25x" in section and "1,500 MB" in section
+    assert "with one process: 2,000 images/s; with two local workers (MultiWorkerMirroredStrategy over 127.0.0.1): " \
+        "1,500 images/s, 0.75x" in section
 
 
 def test_section_is_spliced_between_markers(tmp_path):
