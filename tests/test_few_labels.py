@@ -38,7 +38,7 @@ def test_curve_on_a_small_saved_model(tmp_path, mnist):
     path = tmp_path / "feedforward.keras"
     model.save(path)
     new_images, new_labels = mnist.test_images[:300], mnist.test_labels[:300]
-    recipe = FewLabelRecipe(fine_tune_epochs=2, scratch_epochs=2)
+    recipe = FewLabelRecipe(fine_tune_epochs=2, scratch_epochs=2, scratch_min_steps=2)
     curve = few_label_curve(path, "feedforward", new_images, new_labels, k_values=[1, 5], seeds=[0, 1],
                             recipe=recipe)
     assert curve["k"] == [1, 5] and set(curve["arms"]) == set(ARMS)
