@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import free_local_port
 from PIL import Image
 
 from mnist_study import demo
@@ -83,12 +84,6 @@ def test_each_model_is_loaded_once():
     assert load_model.cache_info().hits == 1 and load_model.cache_info().misses == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_server_answers_over_http(mnist, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -96,7 +91,7 @@ def test_the_server_answers_over_http(mnist, tmp_path):
     Image.fromarray(255 - mnist.test_images[1]).resize((112, 112)).save(digit)  # a 2, dark on white
     blank = tmp_path / "blank.png"
     Image.new("L", (64, 64), 255).save(blank)
-    port = _free_port()
+    port = free_local_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
     server = subprocess.Popen([sys.executable, "-m", "mnist_study.demo", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -2,12 +2,12 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from conftest import free_local_port
 
 from mnist_study.distributed import ClusterConfigError, is_chief, read_cluster_config
 from mnist_study.run_notebook import execute
@@ -37,12 +37,6 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _tf_config(addresses: list[str], index: int) -> str:
     return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
 
@@ -66,7 +60,7 @@ def _run_workers(commands: list[tuple[list[str], dict]]) -> list[dict]:
 
 
 def test_two_local_workers_train_identical_weights_in_the_single_worker_range(tmp_path):
-    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    addresses = [f"127.0.0.1:{free_local_port()}" for _ in range(2)]
     base = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
     base["TF_CPP_MIN_LOG_LEVEL"] = "2"
     commands = [([sys.executable, "-c", SCRIPT, str(tmp_path / f"worker{index}"), "multi_worker"],

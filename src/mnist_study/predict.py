@@ -2,10 +2,9 @@
 
     python -m mnist_study.predict digit.png [more.jpg ...] [--model cnn_batchnorm] [--dataset mnist] [--json]
 
-Each image is brought to the dataset's form the way MNIST was made: greyscale, inverted when the
-background is light, cropped to the content, fitted into 20x20 keeping the aspect ratio (the whole
-28x28 for Fashion-MNIST), and centred by mass in 28x28. A file that cannot be classified gets one
-line on stderr; the others are still classified, and the exit status is then 2.
+Each image is brought to the dataset's form by `mnist_study.image_input` (the conversion the demo uses
+too). A file that cannot be classified gets one line on stderr; the others are still classified, and the
+exit status is then 2.
 """
 
 from __future__ import annotations
