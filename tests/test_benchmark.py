@@ -67,3 +67,21 @@ def test_models_are_built_in_the_asked_precision_and_the_policy_restored():
     assert model.get_layer(index=1).compute_dtype == "bfloat16"
     assert model.get_layer("probabilities").compute_dtype == "float32"  # the head stays float32
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_run_together_returns_each_json_line_and_kills_the_rest_on_failure():
+    import sys
+    import time
+
+    import pytest
+
+    from mnist_study.benchmark_workers import run_together
+
+    say = [sys.executable, "-c", "import json; print('noise'); print(json.dumps({'value': 1}))"]
+    assert run_together([(say, None), (say, None)], timeout_s=60) == [{"value": 1}, {"value": 1}]
+    fail = [sys.executable, "-c", "import sys; sys.stderr.write('bad TF_CONFIG'); sys.exit(3)"]
+    wait = [sys.executable, "-c", "import time; time.sleep(60)"]
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="worker process failed:\nbad TF_CONFIG"):
+        run_together([(fail, None), (wait, None)], timeout_s=60)
+    assert time.perf_counter() - start < 30  # the waiting peer was killed, not waited for

@@ -2,13 +2,13 @@
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
 from conftest import free_local_port
 
+from mnist_study.benchmark_workers import run_together
 from mnist_study.distributed import ClusterConfigError, is_chief, read_cluster_config
 from mnist_study.run_notebook import execute
 
@@ -42,21 +42,7 @@ def _tf_config(addresses: list[str], index: int) -> str:
 
 
 def _run_workers(commands: list[tuple[list[str], dict]]) -> list[dict]:
-    """Start every process at once, wait for all, kill all on a timeout; the last stdout line of each, as JSON."""
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for command, env in commands]
-    outputs = []
-    try:
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=WORKER_TIMEOUT_S)
-            assert process.returncode == 0, stderr[-3000:]
-            outputs.append(json.loads(stdout.strip().splitlines()[-1]))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    return outputs
+    return run_together(commands, WORKER_TIMEOUT_S)
 
 
 def test_two_local_workers_train_identical_weights_in_the_single_worker_range(tmp_path):

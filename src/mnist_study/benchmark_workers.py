@@ -52,11 +52,34 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def run_together(commands: list[tuple[list[str], dict]], timeout_s: float) -> list[dict]:
+    """Start every (command, environment) at once and wait for all; each one's last stdout line, as JSON.
+
+    A process that fails raises RuntimeError with its stderr's end; on a timeout or an error every process still
+    running is killed, so no worker is left waiting for a peer that will not come.
+    """
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command, env in commands]
+    outputs = []
+    try:
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+            if process.returncode != 0:
+                raise RuntimeError(f"worker process failed:\n{stderr[-3000:]}")
+            outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return outputs
+
+
 def _run(workers: int) -> float:
     """Global training images/s of MODEL with `workers` local processes (1: no cluster at all)."""
     addresses = [f"127.0.0.1:{_free_port()}" for _ in range(workers)]
     base = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    processes = []
+    commands = []
     for index in range(workers):
         env = dict(base)
         strategy = "default"
@@ -65,20 +88,8 @@ def _run(workers: int) -> float:
                                            "task": {"type": "worker", "index": index}})
             strategy = "multi_worker"
         command = [sys.executable, "-c", WORKER, MODEL, str(IMAGES), str(EPOCHS), strategy]
-        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True))
-    try:
-        rates = []
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=TIMEOUT_S)
-            if process.returncode != 0:
-                raise RuntimeError(f"benchmark worker failed:\n{stderr[-2000:]}")
-            rates.append(json.loads(stdout.strip().splitlines()[-1])["images_per_s"])
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        commands.append((command, env))
+    rates = [output["images_per_s"] for output in run_together(commands, TIMEOUT_S)]
     # Every worker times the same global steps, so they agree to within noise; the slowest sets the pace.
     return min(rates)
 
