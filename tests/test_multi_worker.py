@@ -41,18 +41,15 @@ def _tf_config(addresses: list[str], index: int) -> str:
     return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
 
 
-def _run_workers(commands: list[tuple[list[str], dict]]) -> list[dict]:
-    return run_together(commands, WORKER_TIMEOUT_S)
-
-
 def test_two_local_workers_train_identical_weights_in_the_single_worker_range(tmp_path):
     addresses = [f"127.0.0.1:{free_local_port()}" for _ in range(2)]
     base = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
     base["TF_CPP_MIN_LOG_LEVEL"] = "2"
     commands = [([sys.executable, "-c", SCRIPT, str(tmp_path / f"worker{index}"), "multi_worker"],
                  {**base, "TF_CONFIG": _tf_config(addresses, index)}) for index in range(2)]
-    chief, other = _run_workers(commands)
-    (single,) = _run_workers([([sys.executable, "-c", SCRIPT, str(tmp_path / "single"), "default"], base)])
+    chief, other = run_together(commands, WORKER_TIMEOUT_S)
+    (single,) = run_together([([sys.executable, "-c", SCRIPT, str(tmp_path / "single"), "default"], base)],
+                             WORKER_TIMEOUT_S)
 
     assert chief["weights"] == other["weights"]  # all-reduced gradients: the same model on both workers
     assert chief["val_accuracy"] == other["val_accuracy"] and chief["epochs"] == 2
