@@ -1,9 +1,9 @@
 """The benchmark's analytic FLOP counts and its README section (the timing runs are `make bench`'s job)."""
 
-from mnist_study.benchmark import forward_flops_per_image
 from mnist_study.benchmark_report import markdown_section, splice_section
 from mnist_study.models import build_model
 from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
+from mnist_study.training_cost import forward_flops_per_image
 
 
 def test_lenet5_flops_by_hand():
@@ -67,6 +67,33 @@ def test_models_are_built_in_the_asked_precision_and_the_policy_restored():
     assert model.get_layer(index=1).compute_dtype == "bfloat16"
     assert model.get_layer("probabilities").compute_dtype == "float32"  # the head stays float32
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_cpu_features_are_read_from_the_flags_line():
+    from mnist_study.benchmark_epochs import cpu_features
+
+    cpuinfo = "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512f avx512_bf16 sse\n"
+    assert cpu_features(cpuinfo) == {"avx2": True, "avx512f": True, "avx512_bf16": True, "avx512_vnni": False,
+                                     "amx_tile": False, "amx_bf16": False}
+    assert not any(cpu_features("").values())
+
+
+def test_lever_section_gives_ratios_against_the_study_set_up():
+    from mnist_study.benchmark_epochs import LEVERS, as_json, lever_markdown
+
+    table = {"cnn_batchnorm": {lever: 1000.0 for lever in LEVERS}}
+    table["cnn_batchnorm"]["batch 256"] = 1500.0
+    table["cnn_batchnorm"]["augmented, affine warps (before)"] = 500.0
+    xla = {"cnn_batchnorm": {"without_xla": 1000.0, "with_xla": 800.0}}
+    report = as_json(table, xla, {"avx512f": True, "amx_bf16": False})
+    assert report["ratios"]["cnn_batchnorm"]["batch 256"] == 1.5
+    section = lever_markdown(report)
+    assert "CPU features: has avx512f; lacks amx_bf16." in section
+    assert "| batch 256 | 1,500 (1.50x) |" in section
+    assert "| XLA, op determinism off (own baseline) | 800 (0.80x) |" in section
+    assert "cnn_batchnorm 500 -> 1,000 images/s (2.00x)" in section
+    # The whole report carries the section once the levers are measured.
+    assert section in markdown_section({**_report(), "epoch_levers": report})
 
 
 def test_run_together_returns_each_json_line_and_kills_the_rest_on_failure():

@@ -1,30 +1,72 @@
-"""The ablation arms change only their two switches; ensembles average; gains are paired."""
+"""Budget points keep the upstream recipe; gains are paired; validation gives the crossover; ensembles average."""
 
 import numpy as np
 import pytest
 
-from mnist_study.best_models import ablation_row, arm_config, ensemble_curve, ensemble_probabilities
+from mnist_study.best_models import (
+    augmentation_gains,
+    budget_config,
+    budget_epochs,
+    comparison_row,
+    crossover_epochs,
+    crossover_markdown,
+    curve_point,
+    ensemble_curve,
+    ensemble_probabilities,
+)
 from mnist_study.experiment import ExperimentConfig
 from mnist_study.training import TrainingRecipe
 
 UPSTREAM = ExperimentConfig(dataset="fashion_mnist", seeds=[0, 1, 2], recipe=TrainingRecipe(
-    epochs=10, lr_schedule="cosine", early_stopping_patience=3, precision="mixed_bfloat16"))
+    epochs=10, lr_schedule="warmup_cosine", optimizer="adamw", weight_decay=0.05, early_stopping_patience=3,
+    precision="mixed_bfloat16"))
 
 
-def test_arms_keep_the_upstream_recipe_and_flip_two_switches():
-    plain = arm_config(UPSTREAM, "plain", [0])
-    full = arm_config(UPSTREAM, "augmentation + schedule", [0, 1, 2])
-    assert (plain.recipe.augmentation, plain.recipe.lr_schedule, plain.seeds) == ("none", "constant", [0])
-    assert (full.recipe.augmentation, full.recipe.lr_schedule) == ("clothing", "cosine")
+def test_budget_points_keep_the_upstream_recipe_and_change_epochs_and_augmentation():
+    plain = budget_config(UPSTREAM, "plain", 5, [0, 1])
+    augmented = budget_config(UPSTREAM, "augmented", 20, [0, 1])
+    assert (plain.recipe.augmentation, plain.recipe.epochs, plain.seeds) == ("none", 5, [0, 1])
+    assert (augmented.recipe.augmentation, augmented.recipe.epochs) == ("clothing", 20)
     # Everything else is the upstream recipe, field for field.
-    assert {**plain.as_dict(), "augmentation": None, "lr_schedule": None, "seeds": None} == \
-           {**UPSTREAM.as_dict(), "augmentation": None, "lr_schedule": None, "seeds": None}
-    mnist = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1))
-    assert arm_config(mnist, "augmentation only", [0]).recipe.augmentation == "digits"
-    with pytest.raises(ValueError, match=r"arm: unknown 'dropout only'; expected one of \['plain'"):
-        arm_config(UPSTREAM, "dropout only", [0])
+    assert {**augmented.as_dict(), "augmentation": None, "epochs": None, "seeds": None} == \
+           {**UPSTREAM.as_dict(), "augmentation": None, "epochs": None, "seeds": None}
+    mnist = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=4))
+    assert budget_config(mnist, "augmented", 4, [0]).recipe.augmentation == "digits"
+    with pytest.raises(ValueError, match=r"arm: unknown 'mixup'; expected one of \['plain', 'augmented'\]"):
+        budget_config(UPSTREAM, "mixup", 5, [0])
     with pytest.raises(ValueError, match="seeds: expected a non-empty list"):
-        arm_config(UPSTREAM, "plain", [])
+        budget_config(UPSTREAM, "plain", 5, [])
+
+
+def test_budgets_are_fractions_of_the_upstream_epochs():
+    assert budget_epochs(8, [0.5, 1.0, 2.0]) == [4, 8, 16]
+    assert budget_epochs(3, [0.1, 1.0]) == [2, 3]  # at least 2: a warm-up epoch and one to decay
+    with pytest.raises(ValueError, match=r"budget_fractions: \[0.5, 0.55\] give repeated budgets \[4\] of 8 epochs"):
+        budget_epochs(8, [0.5, 0.55])
+    with pytest.raises(ValueError, match="budget_fractions: expected a non-empty list of positive numbers"):
+        budget_epochs(8, [0.5, -1])
+
+
+def _runs(seeds, validation, test):
+    return [{"seed": seed, "best_val_accuracy": v, "test_accuracy": t, "train_time_s": 1.0}
+            for seed, v, t in zip(seeds, validation, test, strict=True)]
+
+
+def test_gains_are_paired_by_seed_and_the_crossover_needs_every_larger_budget():
+    points = [
+        curve_point("plain", 4, _runs([0, 1], [0.990, 0.980], [0.99, 0.98]), "up"),
+        curve_point("plain", 8, _runs([0, 1, 2], [0.991, 0.985, 0.5], [0.99, 0.98, 0.5]), "up"),
+        curve_point("augmented", 4, _runs([0, 1], [0.985, 0.978], [0.98, 0.97]), "here"),
+        curve_point("augmented", 8, _runs([0, 1], [0.995, 0.987], [0.99, 0.99]), "here"),
+    ]
+    assert points[0]["val_accuracy_std"] == pytest.approx(np.std([0.990, 0.980], ddof=1))
+    gains = augmentation_gains(points)
+    # Seed 2 ran only plain at 8 epochs: it does not enter the paired gain.
+    assert [gain["epochs"] for gain in gains] == [4, 8] and gains[1]["seeds"] == [0, 1]
+    assert gains[0]["val_gain"] == pytest.approx(-0.0035) and gains[1]["val_gain"] == pytest.approx(0.003)
+    assert crossover_epochs(gains) == 8
+    assert crossover_epochs([{"epochs": 4, "val_gain": 0.001}, {"epochs": 8, "val_gain": -0.001}]) is None
+    assert crossover_epochs([{"epochs": 4, "val_gain": 0.001}, {"epochs": 8, "val_gain": 0.002}]) == 4
 
 
 def test_ensemble_averages_probabilities():
@@ -41,12 +83,24 @@ def test_ensemble_averages_probabilities():
 
 def test_gain_is_paired_over_shared_seeds_and_mcnemar_counts_disagreements():
     labels = np.array([0, 1, 2, 3])
-    row = ablation_row("augmentation only", {0: 0.995, 1: 0.993}, np.array([0, 1, 2, 0]), labels,
+    row = comparison_row("augmentation only", {0: 0.995, 1: 0.993}, np.array([0, 1, 2, 0]), labels,
                        np.array([0, 1, 0, 0]), plain_by_run={0: 0.990, 2: 0.980})
     assert row["runs"] == 2 and row["test_accuracy_mean"] == pytest.approx(0.994)
     assert row["gain_over_plain"] == pytest.approx(0.005)  # seed 0 only, the one both ran
     assert row["test_accuracy_std"] == pytest.approx(np.std([0.995, 0.993], ddof=1))
     assert row["mcnemar_vs_baseline"]["only_a_correct"] == 1 and row["mcnemar_vs_baseline"]["only_b_correct"] == 0
-    ensemble = ablation_row("ensemble", {"ensemble": 0.996}, labels, labels, labels, plain_by_run={0: 0.99, 1: 0.98})
+    ensemble = comparison_row("ensemble", {"ensemble": 0.996}, labels, labels, labels, plain_by_run={0: 0.99, 1: 0.98})
     assert ensemble["gain_over_plain"] == pytest.approx(0.011) and ensemble["test_accuracy_std"] is None
-    assert ablation_row("plain", {0: 0.99}, labels, labels, labels)["gain_over_plain"] is None
+    assert comparison_row("plain", {0: 0.99}, labels, labels, labels)["gain_over_plain"] is None
+
+
+def test_the_crossover_sentence_says_what_the_gains_show():
+    def curve(*gains):
+        rows = [{"epochs": epochs, "val_gain": gain} for epochs, gain in gains]
+        return {"gains": rows, "crossover_epochs": crossover_epochs(rows)}
+
+    assert "pays on validation from 8 epochs on (gain from -0.30 points at 4 epochs to +0.20 at 8)" in \
+        crossover_markdown("mnist", curve((4, -0.003), (8, 0.002)))
+    assert "pays on validation at 4 epochs but not at the largest budget tried" in \
+        crossover_markdown("mnist", curve((4, 0.001), (8, -0.002)))
+    assert "does not pay on validation at any budget tried" in crossover_markdown("mnist", curve((4, -0.001), (8, 0.0)))

@@ -13,6 +13,13 @@ EXPECTED_PARAMETERS = {
     "cnn_regularized": 225_546,  # 832 + 18,496 + (1600*128 + 128) + 1,290
     "cnn_batchnorm": 131_530,  # the seed's batch-norm CNN
     "fashion_cnn": 225_034,  # 320 + 18,496 + (1600*128 + 128) + 1,290
+    # Convolutions without bias; every batch norm holds 4 numbers per channel (2 trained, 2 running statistics).
+    # Stem 288 + 128; block 32: 1x1 shortcut 1,024 + 128, two 3x3 9,216 + 128 each; block 64: shortcut 2,048 + 256,
+    # 3x3 18,432 + 256, 3x3 36,864 + 256; head 64*10 + 10.
+    "resnet_mini": 79_018,
+    # Stem 288 + 128; per block depthwise 9*C_in + 4*C_in and pointwise C_in*C_out + 4*C_out:
+    # (32->64) 2,720, (64->128) 9,536, (128->128) 18,560, (128->256) 35,456; head 256*10 + 10.
+    "mobilenet_mini": 69_258,
 }
 
 
@@ -30,6 +37,15 @@ def test_parameter_count_and_output(name):
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert not model.compiled  # builders return uncompiled models
+
+
+def test_modern_candidates_downsample_as_documented():
+    resnet, mobilenet = build_model("resnet_mini"), build_model("mobilenet_mini")
+    adds = [layer for layer in resnet.layers if layer.__class__.__name__ == "Add"]
+    assert [tuple(layer.output.shape[1:]) for layer in adds] == [(14, 14, 32), (7, 7, 64)]  # two residual blocks
+    depthwise = [layer for layer in mobilenet.layers if layer.__class__.__name__ == "DepthwiseConv2D"]
+    assert [tuple(layer.output.shape[1:]) for layer in depthwise] == [(14, 14, 32), (7, 7, 64), (7, 7, 128),
+                                                                      (4, 4, 128)]
 
 
 def test_feedforward_small_variant():

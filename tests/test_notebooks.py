@@ -8,10 +8,11 @@ import numpy as np
 import papermill
 import pytest
 
+from mnist_study.recipe_screen import RECIPE_CANDIDATES
 from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
 from mnist_study.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 
-TINY = {"seeds": [0], "epochs": 1, "train_subset": 300}
+TINY = {"seeds": [0], "epochs": 2, "train_subset": 300}  # 2 epochs: the warm-up candidate needs one to decay
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
 pytestmark = pytest.mark.notebook
 
@@ -26,7 +27,8 @@ def tiny_results(tmp_path_factory):
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
         "05_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
-        "06_best_models": {"seeds": [0, 1], "ablation_seeds": [0], "inputs_dir": str(results)},
+        "06_best_models": {"seeds": [0, 1], "curve_seeds": [0], "budget_fractions": [1.0, 2.0],
+                           "inputs_dir": str(results)},
         "07_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
         "08_label_errors_and_new_writers": {"inputs_dir": str(results), "k_values": [1, 5], "draws": [0, 1],
                                             "fine_tune_epochs": 2, "scratch_epochs": 2},
@@ -84,6 +86,15 @@ def test_training_metrics_have_seeds_and_reports(tiny_results):
             for figure in ("curves", "confusion", "misclassified", "correct", "confidence"):
                 assert (tiny_results / "figures" / name / f"{model_name}_{figure}.png").is_file()
         assert metrics["provenance"]["parameters"]["train_subset"] == 300
+        # The recipe was chosen on validation: every candidate trained once, the best validation accuracy won,
+        # and the recorded recipe is the winner's.
+        screen = metrics["recipe_screen"]
+        assert [row["candidate"] for row in screen["candidates"]] == list(RECIPE_CANDIDATES)
+        best = max(screen["candidates"], key=lambda row: row["best_val_accuracy"])
+        assert screen["chosen"] == best["candidate"] and screen["seed"] == 0
+        recorded = metrics["provenance"]["parameters"]
+        chosen = RECIPE_CANDIDATES[screen["chosen"]]
+        assert {key: recorded[key] for key in chosen} == chosen
 
 
 def test_summary_builds_table_and_readmes(tiny_results):
@@ -96,45 +107,64 @@ def test_summary_builds_table_and_readmes(tiny_results):
     page = (tiny_results / "README.md").read_text()
     assert "| feedforward | mnist |" in page and "figures/09_summary/comparison.png" in page
     assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
-    assert "## The best models: what each ingredient buys" in page and "| augmentation only | 1 |" in page
+    assert "## The best models: does augmentation pay" in page and "| augmented, 2 epochs | 1 |" in page
+    assert "## Accuracy per unit of compute" in page and "figures/09_summary/pareto.png" in page
+    assert len(summary["pareto"]) == len(summary["table"])
+    for dataset in ("mnist", "fashion_mnist"):
+        rows = [row for row in summary["pareto"] if row["dataset"] == dataset]
+        front = [row for row in rows if row["on_front"]]
+        # The cheapest model is always on the front, and so is the most accurate.
+        assert min(rows, key=lambda row: row["training_flops"]) in front
+        assert max(rows, key=lambda row: row["test_accuracy_mean"]) in front
     assert "## What the networks look at" in page and "figures/07_interpretability/mnist_embedding.png" in page
     readme = (tiny_results / "PROJECT_README.md").read_text()
     assert "| lenet5 | mnist |" in readme
 
 
-def test_best_models_ablation_and_ensembles(tiny_results):
+def test_best_models_budget_curve_and_ensembles(tiny_results):
     from mnist_study.data import load_dataset
 
     metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
     upstream = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
     for dataset, result in metrics["results"].items():
         labels = load_dataset(dataset).test_labels
+        curve = result["budget_curve"]
+        assert [(point["arm"], point["epochs"]) for point in curve["points"]] == [
+            ("plain", 2), ("plain", 4), ("augmented", 2), ("augmented", 4)]
+        # The plain arm at the upstream budget is the upstream notebook's run, not a new one.
+        upstream_metrics = read_json(tiny_results / "metrics" / f"{upstream[dataset]}.json")
+        upstream_run = upstream_metrics["models"]["cnn_batchnorm"]["runs"][0]
+        plain = curve["points"][0]
+        assert plain["source"] == upstream[dataset] and plain["test_accuracy_mean"] == upstream_run["test_accuracy"]
+        assert all(point["source"] == "06_best_models" for point in curve["points"][1:])
+        for gain in curve["gains"]:
+            pair = {point["arm"]: point for point in curve["points"] if point["epochs"] == gain["epochs"]}
+            difference = pair["augmented"]["val_accuracy_mean"] - pair["plain"]["val_accuracy_mean"]
+            assert gain["val_gain"] == pytest.approx(difference)
+        assert "crossover_epochs" in curve
+        # The final recipe: augmented, at the budget with the best validation accuracy.
+        augmented = [point for point in curve["points"] if point["arm"] == "augmented"]
+        assert result["recipe"]["epochs"] == max(augmented, key=lambda point: point["val_accuracy_mean"])["epochs"]
         assert result["recipe"]["augmentation"] == {"mnist": "digits", "fashion_mnist": "clothing"}[dataset]
-        assert result["recipe"]["epochs"] == 1 and result["recipe"]["train_subset"] == 300  # the upstream recipe
+        assert result["recipe"]["train_subset"] == 300  # the upstream recipe
         summary = result["models"]["cnn_batchnorm_augmented"]
         assert summary["seeds"] == [0, 1] and summary["dataset"] == dataset
         ensemble = result["ensemble"]
         predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
         members = np.load(tiny_results / "probabilities" / summary["artifacts"]["probabilities"])
-        assert members.shape == (2, 10_000, 10)  # every seed of the full recipe
+        assert members.shape == (2, 10_000, 10)  # every seed of the final recipe
         assert np.array_equal(predictions, members.mean(axis=0).argmax(axis=1))
-        for arm in ("plain", "augmentation_only"):
-            arm_probabilities = np.load(tiny_results / "probabilities" / f"{dataset}_cnn_batchnorm_{arm}.npy")
-            assert arm_probabilities.shape == (1, 10_000, 10)
+        for arm, epochs in (("plain", 4), ("augmented", 2), ("augmented", 4)):
+            points = np.load(tiny_results / "probabilities" / f"{dataset}_cnn_batchnorm_{arm}_{epochs}_epochs.npy")
+            assert points.shape == (1, 10_000, 10)
         assert ensemble["accuracy"] == float(np.mean(predictions == labels))
         assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
-        arms = [row["arm"] for row in result["ablation"]]
-        assert arms == ["plain", "schedule only", "augmentation only", "augmentation + schedule",
-                        "augmentation + schedule, ensemble of 2"]
-        assert result["ablation"][0]["gain_over_plain"] == 0.0
-        # The "schedule only" arm is the upstream notebook's batch-norm CNN, not a new run.
-        upstream_metrics = read_json(tiny_results / "metrics" / f"{upstream[dataset]}.json")
-        upstream_runs = upstream_metrics["models"]["cnn_batchnorm"]["runs"]
-        assert result["ablation"][1]["test_accuracy_mean"] == upstream_runs[0]["test_accuracy"]
-        for row in result["ablation"]:
+        assert [row["arm"] for row in result["comparisons"]] == ["augmented, 2 epochs", "augmented, 4 epochs",
+                                                                  "final, ensemble of 2"]
+        for row in result["comparisons"]:
             test = row["mcnemar_vs_baseline"]
             assert 0 <= test["p_value"] <= test["p_value_bh"] <= 1
-    assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist"]
+    assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist", "fashion_mnist"]
 
 
 def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
@@ -210,7 +240,7 @@ def test_bad_parameters_fail_with_a_clear_message(tmp_path, parameters, message)
 
 @pytest.mark.parametrize(("name", "parameters", "message"), [
     ("06_best_models", {"datasets": ["cifar10"]}, r"datasets: expected a non-empty list of distinct names from"),
-    ("06_best_models", {"ablation_seeds": []}, r"ablation_seeds: expected a non-empty list of distinct"),
+    ("06_best_models", {"curve_seeds": []}, r"curve_seeds: expected a non-empty list of distinct"),
     ("07_interpretability", {"embedding_method": "umap"}, r"embedding_method: unknown 'umap'; expected one of"),
 ])
 def test_bad_parameters_of_the_later_notebooks(tmp_path, name, parameters, message):

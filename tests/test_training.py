@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_study.data import prepare_images, stratified_subset, train_validation_split
-from mnist_study.training import TrainingRecipe, train_model
+from mnist_study.training import TrainingRecipe, build_optimizer, learning_rate_schedule, train_model
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,11 @@ def test_early_stopping_restores_best_epoch(small_split):
     ({"epochs": 1, "strategy": "tpu"}, r"strategy: unknown 'tpu'; expected one of \['default', 'mirrored', 'multi_wo"),
     ({"epochs": 1, "precision": "float16"}, r"precision: unknown 'float16'; expected one of \['float32'"),
     ({"epochs": 1, "augmentation": "mixup"}, r"augmentation: unknown 'mixup'"),
+    ({"epochs": 1, "optimizer": "sgd"}, r"optimizer: unknown 'sgd'; expected one of \['adam', 'adamw'\]"),
+    ({"epochs": 1, "weight_decay": 0.01}, r"weight_decay: 'adam' takes none; use optimizer 'adamw'"),
+    ({"epochs": 1, "optimizer": "adamw", "weight_decay": -1}, r"weight_decay: expected a number >= 0, got -1"),
+    ({"epochs": 2, "lr_schedule": "warmup_cosine", "warmup_epochs": 2},
+     r"warmup_epochs: expected fewer than epochs \(2\)"),
 ])
 def test_bad_recipes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -91,3 +96,22 @@ def test_augmented_training_is_deterministic_and_learns(small_split):
         assert np.array_equal(a, b)
     assert not np.array_equal(first.model.get_weights()[0], plain.model.get_weights()[0])
     assert first.history["val_accuracy"][0] > 0.5
+
+
+def test_warmup_rises_to_the_peak_then_cosine_decays_to_zero():
+    recipe = TrainingRecipe(epochs=4, learning_rate=2e-3, lr_schedule="warmup_cosine", warmup_epochs=1)
+    schedule = learning_rate_schedule(recipe, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(1e-3) and rates[2] == pytest.approx(2e-3)
+    assert rates[3] == pytest.approx(1e-3, rel=1e-3)  # halfway through the decay: half the peak
+    assert rates[4] == pytest.approx(0.0, abs=1e-9)
+    assert learning_rate_schedule(TrainingRecipe(epochs=4), steps_per_epoch=10) == 1e-3  # constant
+
+
+def test_adamw_decays_the_weights_and_adam_does_not():
+    import keras
+
+    adamw = build_optimizer(TrainingRecipe(epochs=2, optimizer="adamw", weight_decay=0.05), steps_per_epoch=1)
+    adam = build_optimizer(TrainingRecipe(epochs=2), steps_per_epoch=1)
+    assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.05
+    assert type(adam) is keras.optimizers.Adam and not adam.weight_decay

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from mnist_study.data import train_validation_split
-from mnist_study.training_cost import run_flops, split_sizes, training_flops
+from mnist_study.training_cost import (
+    forward_flops_per_image,
+    model_costs,
+    pareto_front,
+    run_flops,
+    split_sizes,
+    training_flops,
+)
 
 
 @pytest.mark.parametrize("size, fraction, subset", [(60000, 0.1, None), (1003, 0.15, None), (60000, 0.1, 997)])
@@ -58,3 +65,37 @@ def test_committed_training_cost_reads_every_metrics_file(tmp_path):
     cost = committed_training_cost({"lenet5": 10}, tmp_path)
     # The real MNIST training set: 60,000 images, 6,000 of them held out for validation.
     assert cost == {"01_feedforward": {"runs": 2, "flops": 5 * (3 * 54000 + 6000) * 10, "wall_time_s": 7.0}}
+
+
+def test_model_costs_name_every_model_and_average_over_runs():
+    metrics_01 = _metrics_01()
+    metrics_01["models"]["lenet5"]["test_accuracy"] = {"mean": 0.99}
+    metrics_06 = _metrics_06()
+    metrics_06["results"]["fashion_mnist"]["models"]["cnn_batchnorm_augmented"]["test_accuracy"] = {"mean": 0.92}
+    rows = model_costs({"01": metrics_01, "06": metrics_06}, {"lenet5": 10, "cnn_batchnorm": 100},
+                       {"mnist": 100, "fashion_mnist": 40})
+    assert rows == [
+        {"notebook": "01", "dataset": "mnist", "model": "lenet5", "architecture": "lenet5", "runs": 2,
+         "training_flops": 2.5 * (3 * 90 + 10) * 10, "test_accuracy_mean": 0.99},
+        {"notebook": "06", "dataset": "fashion_mnist", "model": "cnn_batchnorm_augmented",
+         "architecture": "cnn_batchnorm", "runs": 1, "training_flops": (3 * 20 + 20) * 100, "test_accuracy_mean": 0.92},
+    ]
+
+
+def test_pareto_front_keeps_what_nothing_cheaper_beats_within_a_dataset():
+    rows = [{"dataset": "mnist", "model": name, "training_flops": flops, "test_accuracy_mean": accuracy}
+            for name, flops, accuracy in [("cheap", 1, 0.97), ("dominated", 5, 0.96), ("better", 5, 0.99),
+                                          ("best", 50, 0.995), ("wasteful", 80, 0.99)]]
+    rows.append({"dataset": "fashion", "model": "alone", "training_flops": 1000, "test_accuracy_mean": 0.5})
+    assert [row["model"] for row in pareto_front(rows)] == ["cheap", "better", "best", "alone"]
+
+
+def test_depthwise_convolutions_are_counted_per_channel():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((8, 8, 4))
+    x = layers.DepthwiseConv2D(3, padding="same")(inputs)  # 8*8*4 outputs, 9 multiply-adds each
+    x = layers.Conv2D(6, 1)(x)  # 8*8*6 outputs, 4 multiply-adds each
+    model = keras.Model(inputs, x)
+    assert forward_flops_per_image(model) == 2 * (8 * 8 * 4 * 9 + 8 * 8 * 6 * 4)

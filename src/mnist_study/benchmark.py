@@ -20,30 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_study.benchmark_epochs import PROFILED_MODELS, as_json, cpu_features, lever_table, xla_probe
 from mnist_study.benchmark_report import markdown_section, splice_section, throughput_figure
 from mnist_study.benchmark_workers import worker_throughput
 from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
-from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost
+from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
 STUDY_EPOCHS = 8  # notebooks/03_cnn_architectures.ipynb's `epochs`, over which its cosine schedule decays
-MODELS = ["feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm", "fashion_cnn"]
-
-
-def forward_flops_per_image(model) -> int:
-    """Multiply-adds x 2 of the convolution and dense layers, from the layer shapes (the rest is negligible)."""
-    from keras import layers
-
-    flops = 0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            _, height, width, channels_out = layer.output.shape
-            kernel_height, kernel_width = layer.kernel_size
-            channels_in = layer.input.shape[-1]
-            flops += 2 * height * width * channels_out * kernel_height * kernel_width * channels_in
-        elif isinstance(layer, layers.Dense):
-            flops += 2 * layer.input.shape[-1] * layer.units
-    return int(flops)
+MODELS = ["feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm", "fashion_cnn",
+          "resnet_mini", "mobilenet_mini"]
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
@@ -261,8 +247,12 @@ def notebook_peak_memory_mb(notebook: str = "01_feedforward") -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--probe-determinism", choices=["on", "off"], help=argparse.SUPPRESS)
+    parser.add_argument("--probe-xla", choices=PROFILED_MODELS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.probe_xla:
+        print(json.dumps(xla_probe(args.probe_xla)))
+        return 0
     if args.probe_determinism:
         result = model_throughput("cnn_regularized", blocks=3, deterministic=args.probe_determinism == "on")
         print(json.dumps(result))
@@ -277,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in MODELS:
         print(f"benchmark: throughput of {name}", flush=True)
         models[name] = throughput_both_precisions(name)
+    print(f"benchmark: cheaper-epoch levers on {', '.join(PROFILED_MODELS)}", flush=True)
+    levers = lever_table()
+    xla = {name: _in_fresh_process(["--probe-xla", name]) for name in PROFILED_MODELS}
     print("benchmark: time to 99% validation accuracy (study, then keras-io reference)", flush=True)
     study, reference = time_to_accuracy("study"), time_to_accuracy("reference")
     ratio = (study["seconds_to_target"] / reference["seconds_to_target"]
@@ -299,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset_loading_s": dataset_loading_seconds(),
         "memory": notebook_peak_memory_mb(),
         "workers": workers,
+        "epoch_levers": as_json(levers, xla, cpu_features()),
     }
     report["provenance"] = provenance([0], {"models": MODELS}, started_at, time.perf_counter() - start)
     write_json(report, BENCH_DIR / "benchmarks.json")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_study.benchmark_epochs import lever_markdown
 from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
 
 
@@ -67,6 +68,7 @@ def markdown_section(report: dict) -> str:
         f"- Peak memory of a full training notebook ({report['memory']['notebook']}): "
         f"{report['memory']['peak_rss_mb']:,.0f} MB resident.",
         "", "![throughput](benchmarks/throughput.png)",
+        *(["", lever_markdown(report["epoch_levers"])] if "epoch_levers" in report else []),
         "", training_cost_section(report),
     ])
 
@@ -112,8 +114,8 @@ def training_cost_section(report: dict) -> str:
         "Analytic FLOPs of the training runs in the committed metrics (every epoch a run trained: forward and "
         "backward on the training split, one validation pass), divided by the matmul peaks above and by the "
         f"fastest training rate measured above ({fastest_model}, {fastest_gflops:.0f} GFLOP/s): the least time "
-        "the training could take on this machine. 06's single-seed ablation arms are not in its metrics and are "
-        "left out, so the bounds are low. The measured wall time includes everything else a notebook does.",
+        "the training could take on this machine. 06's budget-curve points and the recipe screens are not "
+        "counted, so the bounds are low. The measured wall time includes everything else a notebook does.",
         "",
         table,
     ])

@@ -126,6 +126,64 @@ def build_fashion_cnn(
     return keras.Model(inputs, _classifier_head(x, num_classes), name="fashion_cnn")
 
 
+def _conv_bn_relu(x, filters: int, kernel_size: int = 3, strides: int = 1):
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _residual_block(x, filters: int, strides: int):
+    """He et al. (2016)'s basic block: two 3x3 conv-BN, added to a shortcut (1x1 projection when the shape changes)."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+    x = _conv_bn_relu(x, filters, strides=strides)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(layers.Add()([x, shortcut]))
+
+
+def build_resnet_mini(
+    input_shape=DEFAULT_INPUT_SHAPE,
+    num_classes: int = NUM_CLASSES,
+    filters: tuple[int, ...] | list[int] = (32, 64),
+    dropout_rate: float = 0.2,
+) -> keras.Model:
+    """Stem conv, then one residual block per stage, each halving the side (28 -> 14 -> 7), global average pool."""
+    inputs = keras.Input(shape=input_shape)
+    x = _conv_bn_relu(inputs, filters[0])  # 28x28x32
+    for count in filters:
+        x = _residual_block(x, count, strides=2)  # 14x14x32, then 7x7x64
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout_rate)(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes), name="resnet_mini")
+
+
+def _separable_block(x, filters: int, strides: int):
+    """MobileNet's (Howard et al. 2017) block: a 3x3 depthwise conv and a 1x1 pointwise conv, each with BN-ReLU."""
+    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    return _conv_bn_relu(x, filters, kernel_size=1)
+
+
+def build_mobilenet_mini(
+    input_shape=DEFAULT_INPUT_SHAPE,
+    num_classes: int = NUM_CLASSES,
+    blocks: tuple[tuple[int, int], ...] | list[list[int]] = ((64, 1), (128, 2), (128, 1), (256, 2)),
+    dropout_rate: float = 0.2,
+) -> keras.Model:
+    """A stride-2 stem conv, then depthwise-separable blocks given as (filters, stride), global average pool."""
+    inputs = keras.Input(shape=input_shape)
+    x = _conv_bn_relu(inputs, 32, strides=2)  # 14x14x32
+    for filters, strides in blocks:
+        x = _separable_block(x, filters, strides)  # 14x14x64, 7x7x128, 7x7x128, 4x4x256
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout_rate)(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes), name="mobilenet_mini")
+
+
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "feedforward": build_feedforward,
     "lenet5": build_lenet5,
@@ -134,6 +192,8 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "cnn_regularized": build_cnn_regularized,
     "cnn_batchnorm": build_cnn_batchnorm,
     "fashion_cnn": build_fashion_cnn,
+    "resnet_mini": build_resnet_mini,
+    "mobilenet_mini": build_mobilenet_mini,
 }
 MODEL_NAMES = list(MODEL_BUILDERS)
 

@@ -211,6 +211,30 @@ def line_chart(x: list[float], curves: dict[str, list[float]], xlabel: str, ylab
     return figure
 
 
+def pareto_chart(rows: list[dict], front: list[dict], title: str) -> Figure:
+    """Test accuracy against training FLOPs (log scale), one panel per dataset, the Pareto front joined."""
+    datasets = sorted({row["dataset"] for row in rows})
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        points = [row for row in rows if row["dataset"] == dataset]
+        for row in points:
+            axis.scatter(row["training_flops"], 100 * row["test_accuracy_mean"], s=24)
+            axis.annotate(row["model"], (row["training_flops"], 100 * row["test_accuracy_mean"]), fontsize=7,
+                          xytext=(3, 3), textcoords="offset points")
+        edge = sorted((row for row in front if row["dataset"] == dataset), key=lambda row: row["training_flops"])
+        axis.plot([row["training_flops"] for row in edge], [100 * row["test_accuracy_mean"] for row in edge],
+                  color="black", linewidth=1, label="Pareto front")
+        axis.set_xscale("log")
+        axis.set_xlabel("training FLOPs per run (analytic)")
+        axis.set_ylabel("test accuracy, mean over seeds (%)")
+        axis.set_title(dataset)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
 def model_figures(histories: dict, report: dict, images: np.ndarray, labels: np.ndarray,
                   probabilities: np.ndarray, class_names: list[str], title: str,
                   examples: int = 24) -> dict[str, Figure]:

@@ -15,7 +15,8 @@ from mnist_study.data import Split
 from mnist_study.distributed import STRATEGIES, distribution_strategy
 from mnist_study.models import build_model, check_model_name
 
-LR_SCHEDULES = ["constant", "cosine", "plateau"]
+LR_SCHEDULES = ["constant", "cosine", "warmup_cosine", "plateau"]
+OPTIMIZERS = ["adam", "adamw"]
 PRECISIONS = ["float32", "mixed_bfloat16"]
 
 
@@ -31,12 +32,17 @@ class TrainingRecipe:
     `batch_size` is the global batch: under a distribution strategy each replica gets an equal share.
     `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras mixed precision).
     `augmentation` (see augmentation.AUGMENTATIONS) transforms the training batches only, never validation.
+    `lr_schedule` "warmup_cosine" rises linearly from 0 to `learning_rate` over `warmup_epochs`, then decays to 0.
+    `weight_decay` is AdamW's decoupled decay (Loshchilov & Hutter 2019); plain Adam takes none.
     """
 
     epochs: int
     batch_size: int = 128
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
+    warmup_epochs: int = 1
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
     label_smoothing: float = 0.0
     early_stopping_patience: int | None = None
     strategy: str = "default"
@@ -51,6 +57,16 @@ class TrainingRecipe:
             raise ValueError(f"learning_rate: expected a positive number, got {self.learning_rate!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule: unknown schedule {self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        _positive_int("warmup_epochs", self.warmup_epochs)
+        if self.lr_schedule == "warmup_cosine" and self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs: expected fewer than epochs ({self.epochs}), got {self.warmup_epochs}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: unknown {self.optimizer!r}; expected one of {OPTIMIZERS}")
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, int | float) \
+                or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
+        if self.weight_decay and self.optimizer != "adamw":
+            raise ValueError(f"weight_decay: {self.optimizer!r} takes none; use optimizer 'adamw'")
         if isinstance(self.label_smoothing, bool) or not isinstance(self.label_smoothing, int | float) \
                 or not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing: expected a value in [0, 1), got {self.label_smoothing!r}")
@@ -113,21 +129,37 @@ def _check_split(split: Split) -> None:
             raise ValueError(f"{name} images: the set is empty")
 
 
+def learning_rate_schedule(recipe: TrainingRecipe, steps_per_epoch: int):
+    """The learning rate as Keras takes it: a number, or a schedule over training steps."""
+    total_steps = recipe.epochs * steps_per_epoch
+    if recipe.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=total_steps)
+    if recipe.lr_schedule == "warmup_cosine":
+        warmup_steps = recipe.warmup_epochs * steps_per_epoch
+        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
+                                                      warmup_target=recipe.learning_rate, warmup_steps=warmup_steps)
+    return recipe.learning_rate  # "constant", and "plateau" (a callback lowers it)
+
+
+def build_optimizer(recipe: TrainingRecipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    rate = learning_rate_schedule(recipe, steps_per_epoch)
+    if recipe.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=recipe.weight_decay)
+    return keras.optimizers.Adam(learning_rate=rate)
+
+
 def train_model(model_name: str, split: Split, recipe: TrainingRecipe, *, seed: int,
                 model_kwargs: dict | None = None, num_classes: int = 10, log_prefix: str = "") -> TrainingResult:
-    """Seed, build, compile (Adam) and fit `model_name` on prepared images by `recipe`; validation data is explicit."""
+    """Seed, build, compile and fit `model_name` on prepared images by `recipe`; validation data is explicit."""
     check_model_name(model_name)
     _check_split(split)
-    epochs, batch_size, learning_rate = recipe.epochs, recipe.batch_size, recipe.learning_rate
+    epochs, batch_size = recipe.epochs, recipe.batch_size
     distribution = distribution_strategy(recipe.strategy)
     set_seed(seed)  # before building, so initial weights are seeded too
 
     steps_per_epoch = math.ceil(len(split.train_images) / batch_size)
     callbacks: list[keras.callbacks.Callback] = [EpochLogger(epochs, log_prefix)]
-    rate = learning_rate
-    if recipe.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps_per_epoch)
-    elif recipe.lr_schedule == "plateau":
+    if recipe.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=0))
     if recipe.early_stopping_patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -145,7 +177,7 @@ def train_model(model_name: str, split: Split, recipe: TrainingRecipe, *, seed: 
     with distribution.scope():
         # One-hot targets so that label smoothing works with the same loss for every run.
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=rate),
+            optimizer=build_optimizer(recipe, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],
         )

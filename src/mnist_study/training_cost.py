@@ -14,6 +14,33 @@ from pathlib import Path
 TRAIN_FLOPS_PER_FORWARD = 3
 
 
+def forward_flops_per_image(model) -> int:
+    """Multiply-adds x 2 of the convolution and dense layers, from the layer shapes (the rest is negligible)."""
+    from keras import layers
+
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.DepthwiseConv2D):  # one k x k filter per input channel, no mixing
+            _, height, width, channels_out = layer.output.shape
+            kernel_height, kernel_width = layer.kernel_size
+            flops += 2 * height * width * channels_out * kernel_height * kernel_width
+        elif isinstance(layer, layers.Conv2D):
+            _, height, width, channels_out = layer.output.shape
+            kernel_height, kernel_width = layer.kernel_size
+            channels_in = layer.input.shape[-1]
+            flops += 2 * height * width * channels_out * kernel_height * kernel_width * channels_in
+        elif isinstance(layer, layers.Dense):
+            flops += 2 * layer.input.shape[-1] * layer.units
+    return int(flops)
+
+
+def architecture_forward_flops(names) -> dict[str, int]:
+    """Forward FLOPs per image of each named architecture, at its default input shape."""
+    from mnist_study.models import build_model
+
+    return {name: forward_flops_per_image(build_model(name)) for name in names}
+
+
 def split_sizes(dataset_size: int, recipe: dict) -> tuple[int, int]:
     """(train, validation) image counts of a recipe, as data.train_validation_split makes them.
 
@@ -31,29 +58,29 @@ def run_flops(forward_flops: int, epochs_run: int, train_images: int, validation
     return epochs_run * per_epoch * forward_flops
 
 
-def _trained_models(metrics: dict) -> list[tuple[str, str, dict, dict]]:
-    """(architecture, dataset, recipe, model summary) for every model whose runs a notebook's metrics record.
+def _trained_models(metrics: dict) -> list[tuple[str, str, str, dict, dict]]:
+    """(name, architecture, dataset, recipe, model summary) for every model whose runs a notebook's metrics record.
 
     Notebooks 01-04 record one dataset and name models by architecture; 06 records its recipe per dataset and
     trains one architecture under another name.
     """
     if "results" in metrics:
-        return [(metrics["architecture"], dataset, result["recipe"], summary)
-                for dataset, result in metrics["results"].items() for summary in result["models"].values()]
+        return [(name, metrics["architecture"], dataset, result["recipe"], summary)
+                for dataset, result in metrics["results"].items() for name, summary in result["models"].items()]
     recipe = metrics["provenance"]["parameters"]
-    return [(name, recipe["dataset"], recipe, summary) for name, summary in metrics.get("models", {}).items()]
+    return [(name, name, recipe["dataset"], recipe, summary) for name, summary in metrics.get("models", {}).items()]
 
 
 def training_flops(metrics_by_notebook: dict[str, dict], forward_flops: dict[str, int],
                    dataset_sizes: dict[str, int]) -> dict[str, dict]:
     """Per notebook that trains: analytic training FLOPs of the runs its metrics record, their count, wall time.
 
-    Runs the metrics do not list (06's single-seed ablation arms) are not counted, so this is a lower bound.
+    Runs the metrics do not list (06's budget-curve points, 01-04's recipe screens) are not counted: a lower bound.
     """
     costs = {}
     for notebook, metrics in metrics_by_notebook.items():
         flops, runs = 0, 0
-        for architecture, dataset, recipe, summary in _trained_models(metrics):
+        for _, architecture, dataset, recipe, summary in _trained_models(metrics):
             if architecture not in forward_flops:
                 raise KeyError(f"{notebook}: no FLOP count for architecture {architecture!r}")
             train_images, validation_images = split_sizes(dataset_sizes[dataset], recipe)
@@ -64,6 +91,28 @@ def training_flops(metrics_by_notebook: dict[str, dict], forward_flops: dict[str
             costs[notebook] = {"runs": runs, "flops": flops,
                                "wall_time_s": metrics["provenance"]["wall_time_s"]}
     return costs
+
+
+def model_costs(metrics_by_notebook: dict[str, dict], forward_flops: dict[str, int],
+                dataset_sizes: dict[str, int]) -> list[dict]:
+    """One row per trained model of every notebook: mean training FLOPs per run against mean test accuracy."""
+    rows = []
+    for notebook, metrics in metrics_by_notebook.items():
+        for name, architecture, dataset, recipe, summary in _trained_models(metrics):
+            train_images, validation_images = split_sizes(dataset_sizes[dataset], recipe)
+            flops = [run_flops(forward_flops[architecture], run["epochs_run"], train_images, validation_images)
+                     for run in summary["runs"]]
+            rows.append({"notebook": notebook, "dataset": dataset, "model": name, "architecture": architecture,
+                         "runs": len(flops), "training_flops": float(sum(flops) / len(flops)),
+                         "test_accuracy_mean": summary["test_accuracy"]["mean"]})
+    return rows
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """The rows no other row of the same dataset beats on both counts: fewer training FLOPs and higher accuracy."""
+    return [row for row in rows if not any(
+        other["dataset"] == row["dataset"] and other["training_flops"] <= row["training_flops"]
+        and other["test_accuracy_mean"] > row["test_accuracy_mean"] for other in rows)]
 
 
 def committed_training_cost(forward_flops: dict[str, int], metrics_dir: Path) -> dict[str, dict]:
