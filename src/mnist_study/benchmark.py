@@ -80,6 +80,23 @@ def _build_in_precision(model_name: str, precision: str):
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def steady_images_per_s(model, images_per_epoch: int, *fit_args, **fit_kwargs) -> float:
+    """Median training images/s over the epochs of one `model.fit` after the first (tracing, allocation)."""
+    import keras
+
+    seconds: list[float] = []
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.clock = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.clock)
+
+    model.fit(*fit_args, verbose=0, callbacks=[EpochTimer()], **fit_kwargs)
+    return statistics.median(images_per_epoch / value for value in seconds[1:])
+
+
 def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 40, blocks: int = 5,
                      deterministic: bool = True, precision: str = "float32") -> dict:
     """Steady-state training images/s and inference images/s of one model.
@@ -100,20 +117,7 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
     model = _build_in_precision(model_name, precision)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.clock = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.clock)
-
-    timer = EpochTimer()
-    model.fit(images, labels, batch_size=batch_size, epochs=blocks + 1, verbose=0, callbacks=[timer])
-    train_rate = statistics.median(len(images) / seconds for seconds in timer.seconds[1:])
+    train_rate = steady_images_per_s(model, len(images), images, labels, batch_size=batch_size, epochs=blocks + 1)
     model.predict(images, batch_size=1024, verbose=0)
     infer_rates = []
     for _ in range(3):

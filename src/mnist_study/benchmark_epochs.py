@@ -7,8 +7,6 @@ process; its ratio is against that process's own baseline.
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 PROFILED_MODELS = ["cnn_batchnorm", "fashion_cnn"]
@@ -54,7 +52,7 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     import tensorflow as tf
 
     from mnist_study.augmentation import augmented_batches
-    from mnist_study.benchmark import _build_in_precision, _prepared_mnist
+    from mnist_study.benchmark import _build_in_precision, _prepared_mnist, steady_images_per_s
     from mnist_study.models import input_side
 
     images, labels = _prepared_mnist(input_side(model_name), batch_size * steps)
@@ -62,15 +60,6 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     model = _build_in_precision(model_name, precision)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution, jit_compile=jit_compile)
-    seconds: list[float] = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.clock = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.clock)
-
     if augmentation == "shifts":
         data = augmented_batches(images, targets, batch_size, "digits", seed=0)
     elif augmentation == "affine":
@@ -83,11 +72,11 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     else:
         data = None
     if data is None:
-        model.fit(images, targets, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+        rate = steady_images_per_s(model, len(images), images, targets, batch_size=batch_size, epochs=epochs)
     else:
-        model.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+        rate = steady_images_per_s(model, len(images), data, epochs=epochs)
     keras.backend.clear_session()
-    return statistics.median(len(images) / value for value in seconds[1:])
+    return rate
 
 
 def lever_table(models: list[str] = PROFILED_MODELS) -> dict[str, dict[str, float]]:
