@@ -4,15 +4,20 @@ import numpy as np
 import pytest
 
 from mnist_study.best_models import (
+    architecture_of,
     augmentation_gains,
     budget_config,
     budget_epochs,
+    choose_architecture,
     comparison_row,
     crossover_epochs,
     crossover_markdown,
     curve_point,
     ensemble_curve,
     ensemble_probabilities,
+    final_model_name,
+    final_point,
+    upstream_runs,
 )
 from mnist_study.experiment import ExperimentConfig
 from mnist_study.training import TrainingRecipe
@@ -104,3 +109,70 @@ def test_the_crossover_sentence_says_what_the_gains_show():
     assert "pays on validation at 4 epochs but not at the largest budget tried" in \
         crossover_markdown("mnist", curve((4, 0.001), (8, -0.002)))
     assert "does not pay on validation at any budget tried" in crossover_markdown("mnist", curve((4, -0.001), (8, 0.0)))
+
+
+def test_a_budget_point_may_change_precision_and_nothing_else():
+    config = budget_config(UPSTREAM, "plain", 5, [0], precision="float32")
+    assert config.recipe.precision == "float32"
+    assert budget_config(UPSTREAM, "plain", 5, [0]).recipe.precision == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="precision: unknown 'float16'"):
+        budget_config(UPSTREAM, "plain", 5, [0], precision="float16")
+
+
+def _screen(*rows):
+    return [{"architecture": name, "val_accuracy": accuracy, "forward_flops": flops} for name, accuracy, flops in rows]
+
+
+def test_the_screen_takes_the_best_validation_accuracy_unless_a_cheaper_one_is_within_tolerance():
+    screen = _screen(("cnn_batchnorm", 0.9900, 11_000_000), ("resnet_mini", 0.9920, 9_000_000),
+                     ("mobilenet_mini", 0.9915, 4_000_000))
+    assert choose_architecture(screen, tolerance=0.0) == "resnet_mini"
+    assert choose_architecture(screen, tolerance=0.001) == "mobilenet_mini"  # 0.05 points worse, half the FLOPs
+    assert choose_architecture(screen, tolerance=0.0001) == "resnet_mini"
+    with pytest.raises(ValueError, match=r"screen_tolerance: expected an accuracy difference in \[0, 0.1\), got 5"):
+        choose_architecture(screen, tolerance=5)
+    with pytest.raises(ValueError, match="screen: expected at least one candidate"):
+        choose_architecture([], tolerance=0.001)
+
+
+def test_the_final_point_is_the_best_on_validation_plain_or_augmented():
+    points = [
+        curve_point("plain", 4, _runs([0, 1], [0.990, 0.980], [0.5, 0.5]), "here"),
+        curve_point("plain", 8, _runs([0, 1], [0.992, 0.990], [0.5, 0.5]), "up"),
+        curve_point("augmented", 4, _runs([0, 1], [0.985, 0.978], [0.99, 0.99]), "here"),  # best on test: ignored
+        curve_point("augmented", 8, _runs([0, 1], [0.990, 0.987], [0.99, 0.99]), "here"),
+    ]
+    assert (final_point(points)["arm"], final_point(points)["epochs"]) == ("plain", 8)
+    tie = [curve_point("augmented", 4, _runs([0], [0.99], [0.9]), "here"),
+           curve_point("plain", 4, _runs([0], [0.99], [0.9]), "here"),
+           curve_point("plain", 2, _runs([0], [0.99], [0.9]), "here")]
+    assert (final_point(tie)["arm"], final_point(tie)["epochs"]) == ("plain", 2)  # smaller budget, then plain
+    with pytest.raises(ValueError, match="points: the budget curve is empty"):
+        final_point([])
+
+
+def test_final_names_map_back_to_their_architecture():
+    names = ["cnn_batchnorm", "resnet_mini"]
+    assert final_model_name("resnet_mini", "plain") == "resnet_mini_plain"
+    assert architecture_of("resnet_mini_plain", names) == "resnet_mini"
+    assert architecture_of(final_model_name("cnn_batchnorm", "augmented"), names) == "cnn_batchnorm"
+    assert architecture_of("cnn_batchnorm", names) == "cnn_batchnorm"
+    with pytest.raises(ValueError, match="model_name: 'vgg_plain' is no architecture"):
+        architecture_of("vgg_plain", names)
+    with pytest.raises(ValueError, match="arm: unknown 'mixup'"):
+        final_model_name("resnet_mini", "mixup")
+
+
+def test_upstream_runs_pick_their_seeds_with_their_probabilities():
+    summary = {"parameters": 7, "first_seed_report": {"accuracy": 0.5},
+               "runs": [{"seed": seed, "test_accuracy": 0.1 * seed} for seed in (0, 1, 2)]}
+    probabilities = np.arange(3 * 4 * 2, dtype=np.float32).reshape(3, 4, 2)
+    runs = upstream_runs(summary, probabilities, "cnn_batchnorm", [0, 2])
+    assert [run["seed"] for run in runs.runs] == [0, 2] and runs.parameter_count == 7
+    assert np.array_equal(np.stack(runs.seed_probabilities), probabilities[[0, 2]])
+    assert runs.first is None and runs.first_report == {"accuracy": 0.5}
+    assert upstream_runs(summary, probabilities, "cnn_batchnorm", [1]).first_report is None  # not seed 0's report
+    with pytest.raises(ValueError, match=r"seeds: \[3\] are not all among cnn_batchnorm's upstream runs"):
+        upstream_runs(summary, probabilities, "cnn_batchnorm", [3])
+    with pytest.raises(ValueError, match="cnn_batchnorm: 3 runs but probabilities for 2"):
+        upstream_runs(summary, probabilities[:2], "cnn_batchnorm", [0])

@@ -27,7 +27,7 @@ def tiny_results(tmp_path_factory):
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
         "05_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
-        "06_best_models": {"seeds": [0, 1], "curve_seeds": [0], "budget_fractions": [1.0, 2.0],
+        "06_best_models": {"seeds": [0], "curve_seeds": [0], "budget_fractions": [1.0, 2.0],
                            "inputs_dir": str(results)},
         "07_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
         "08_label_errors_and_new_writers": {"inputs_dir": str(results), "k_values": [1, 5], "draws": [0, 1],
@@ -99,11 +99,14 @@ def test_training_metrics_have_seeds_and_reports(tiny_results):
 
 def test_summary_builds_table_and_readmes(tiny_results):
     summary = read_json(tiny_results / "metrics" / "09_summary.json")
-    assert [row["model"] for row in summary["table"]] == [
-        "feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm",
-        "fashion_cnn", "cnn_regularized", "cnn_batchnorm", "cnn_batchnorm_augmented", "cnn_batchnorm_augmented"]
-    assert [row["dataset"] for row in summary["table"]][-2:] == ["mnist", "fashion_mnist"]
-    assert len(summary["mcnemar"]) == 21  # 7 MNIST models, pairwise
+    best_models = read_json(tiny_results / "metrics" / "06_best_models.json")["results"]
+    finals = [(name, dataset) for dataset, result in best_models.items() for name in result["models"]]
+    assert [(row["model"], row["dataset"]) for row in summary["table"]] == [
+        (name, "mnist") for name in ("feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized",
+                                     "cnn_batchnorm")] + [
+        (name, "fashion_mnist") for name in ("fashion_cnn", "cnn_regularized", "cnn_batchnorm")] + finals
+    mnist_models = 6 + sum(dataset == "mnist" for _, dataset in finals)
+    assert len(summary["mcnemar"]) == mnist_models * (mnist_models - 1) // 2  # every MNIST model, pairwise
     page = (tiny_results / "README.md").read_text()
     assert "| feedforward | mnist |" in page and "figures/09_summary/comparison.png" in page
     assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
@@ -121,46 +124,70 @@ def test_summary_builds_table_and_readmes(tiny_results):
     assert "| lenet5 | mnist |" in readme
 
 
-def test_best_models_budget_curve_and_ensembles(tiny_results):
+def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
+    from mnist_study.best_models import final_point
     from mnist_study.data import load_dataset
 
     metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
     upstream = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
     for dataset, result in metrics["results"].items():
         labels = load_dataset(dataset).test_labels
+        upstream_metrics = read_json(tiny_results / "metrics" / f"{upstream[dataset]}.json")
+        # The screen: every candidate at the smallest budget; the batch-norm CNN's run is the upstream one.
+        screen = result["screen"]
+        assert [row["architecture"] for row in screen["rows"]] == ["cnn_batchnorm", "resnet_mini", "mobilenet_mini"]
+        assert screen["epochs"] == 2 and result["architecture"] == screen["chosen"]
+        assert screen["rows"][0]["source"] == upstream[dataset]
+        assert screen["rows"][0]["val_accuracy"] == \
+            upstream_metrics["models"]["cnn_batchnorm"]["runs"][0]["best_val_accuracy"]
+        assert [row["precision"] for row in screen["rows"]] == ["mixed_bfloat16", "float32", "float32"]
+        best = max(row["val_accuracy"] for row in screen["rows"])
+        chosen_row = next(row for row in screen["rows"] if row["architecture"] == screen["chosen"])
+        assert chosen_row["val_accuracy"] >= best - screen["tolerance"]
+        architecture = result["architecture"]
         curve = result["budget_curve"]
         assert [(point["arm"], point["epochs"]) for point in curve["points"]] == [
             ("plain", 2), ("plain", 4), ("augmented", 2), ("augmented", 4)]
-        # The plain arm at the upstream budget is the upstream notebook's run, not a new one.
-        upstream_metrics = read_json(tiny_results / "metrics" / f"{upstream[dataset]}.json")
-        upstream_run = upstream_metrics["models"]["cnn_batchnorm"]["runs"][0]
+        # The plain arm at the upstream budget is the screen's run (the upstream one for the batch-norm CNN).
         plain = curve["points"][0]
-        assert plain["source"] == upstream[dataset] and plain["test_accuracy_mean"] == upstream_run["test_accuracy"]
+        assert plain["val_accuracy_by_seed"] == [chosen_row["val_accuracy"]]
+        assert plain["source"] == chosen_row["source"]
         assert all(point["source"] == "06_best_models" for point in curve["points"][1:])
         for gain in curve["gains"]:
             pair = {point["arm"]: point for point in curve["points"] if point["epochs"] == gain["epochs"]}
             difference = pair["augmented"]["val_accuracy_mean"] - pair["plain"]["val_accuracy_mean"]
             assert gain["val_gain"] == pytest.approx(difference)
         assert "crossover_epochs" in curve
-        # The final recipe: augmented, at the budget with the best validation accuracy.
-        augmented = [point for point in curve["points"] if point["arm"] == "augmented"]
-        assert result["recipe"]["epochs"] == max(augmented, key=lambda point: point["val_accuracy_mean"])["epochs"]
-        assert result["recipe"]["augmentation"] == {"mnist": "digits", "fashion_mnist": "clothing"}[dataset]
-        assert result["recipe"]["train_subset"] == 300  # the upstream recipe
-        summary = result["models"]["cnn_batchnorm_augmented"]
-        assert summary["seeds"] == [0, 1] and summary["dataset"] == dataset
+        # The final recipe: the curve's point with the best validation accuracy, plain or augmented.
+        point = final_point(curve["points"])
+        final = result["final"]
+        assert (final["arm"], final["epochs"], final["source"]) == (point["arm"], point["epochs"], point["source"])
+        assert result["recipe"]["epochs"] == point["epochs"] and result["recipe"]["train_subset"] == 300
+        assert result["recipe"]["augmentation"] == \
+            ({"mnist": "digits", "fashion_mnist": "clothing"}[dataset] if point["arm"] == "augmented" else "none")
+        summary = result["final_summary"]
+        assert summary["seeds"] == [0] and summary["runs"][0]["test_accuracy"] == point["test_accuracy_by_seed"][0]
+        if final["source"] == "06_best_models":
+            assert final["model"] == f"{architecture}_{point['arm']}" and list(result["models"]) == [final["model"]]
+            assert (tiny_results / "models" / f"{dataset}_{final['model']}.keras").is_file()
+        else:  # upstream's runs keep their name and files
+            assert final["model"] == architecture and result["models"] == {}
         ensemble = result["ensemble"]
         predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
-        members = np.load(tiny_results / "probabilities" / summary["artifacts"]["probabilities"])
-        assert members.shape == (2, 10_000, 10)  # every seed of the final recipe
-        assert np.array_equal(predictions, members.mean(axis=0).argmax(axis=1))
-        for arm, epochs in (("plain", 4), ("augmented", 2), ("augmented", 4)):
-            points = np.load(tiny_results / "probabilities" / f"{dataset}_cnn_batchnorm_{arm}_{epochs}_epochs.npy")
-            assert points.shape == (1, 10_000, 10)
         assert ensemble["accuracy"] == float(np.mean(predictions == labels))
         assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
+        # Every run trained here has its probabilities saved, once.
+        for point in curve["points"]:
+            stem = f"{dataset}_{architecture}_{point['arm']}_{point['epochs']}_epochs"
+            saved = tiny_results / "probabilities" / f"{stem}.npy"
+            assert saved.is_file() == (point["source"] == "06_best_models")
+            if saved.is_file():
+                assert np.load(saved).shape == (1, 10_000, 10)
+        for row in screen["rows"]:
+            saved = tiny_results / "probabilities" / f"{dataset}_{row['architecture']}_screen_2_epochs.npy"
+            assert saved.is_file() == (row["source"] == "06_best_models" and row["architecture"] != architecture)
         assert [row["arm"] for row in result["comparisons"]] == ["augmented, 2 epochs", "augmented, 4 epochs",
-                                                                  "final, ensemble of 2"]
+                                                                  "final, ensemble of 1"]
         for row in result["comparisons"]:
             test = row["mcnemar_vs_baseline"]
             assert 0 <= test["p_value"] <= test["p_value_bh"] <= 1

@@ -36,8 +36,9 @@ def _metrics_01():
 
 def _metrics_06():
     recipe = {"validation_fraction": 0.5, "train_subset": None}
-    return {"architecture": "cnn_batchnorm", "provenance": {"parameters": {}, "wall_time_s": 9.0},
-            "results": {"fashion_mnist": {"recipe": recipe, "models": {"cnn_batchnorm_augmented": {
+    return {"provenance": {"parameters": {}, "wall_time_s": 9.0},
+            "results": {"fashion_mnist": {"architecture": "cnn_batchnorm", "recipe": recipe,
+                                          "models": {"cnn_batchnorm_augmented": {
                 "runs": [{"epochs_run": 1}]}}}}}
 
 

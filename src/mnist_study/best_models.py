@@ -1,4 +1,5 @@
-"""The best-model study: plain against augmented training over training budgets, the final recipe, ensembles."""
+"""The best-model study: an architecture screen, plain against augmented training over training budgets, the
+final recipe that validation picks among the curve's points, ensembles."""
 
 from __future__ import annotations
 
@@ -26,13 +27,68 @@ def budget_epochs(upstream_epochs: int, fractions: list[float]) -> list[int]:
     return budgets
 
 
-def budget_config(upstream: ExperimentConfig, arm: str, epochs: int, seeds: list[int]) -> ExperimentConfig:
+def budget_config(upstream: ExperimentConfig, arm: str, epochs: int, seeds: list[int],
+                  precision: str | None = None) -> ExperimentConfig:
     """The upstream recipe (optimizer, schedule, batch, early stopping, precision) at `epochs`, with or without
-    the dataset's augmentation. The schedule spans the budget, so every budget ends at a learning rate of 0."""
+    the dataset's augmentation. The schedule spans the budget, so every budget ends at a learning rate of 0.
+    `precision`, where given, replaces the upstream one (for architectures that are slower in bfloat16)."""
     if arm not in ARMS:
         raise ValueError(f"arm: unknown {arm!r}; expected one of {ARMS}")
     augmentation = DATASET_AUGMENTATION[upstream.dataset] if arm == "augmented" else "none"
-    return replace(upstream, seeds=seeds, recipe=replace(upstream.recipe, epochs=epochs, augmentation=augmentation))
+    recipe = replace(upstream.recipe, epochs=epochs, augmentation=augmentation,
+                     precision=precision or upstream.recipe.precision)
+    return replace(upstream, seeds=seeds, recipe=recipe)
+
+
+def choose_architecture(screen: list[dict], tolerance: float) -> str:
+    """The screen's choice: the best validation accuracy, unless a candidate with fewer forward FLOPs per image
+    is within `tolerance` of it; then the cheapest such candidate. Rows: architecture, val_accuracy, forward_flops."""
+    if not screen:
+        raise ValueError("screen: expected at least one candidate")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < 0.1:
+        raise ValueError(f"screen_tolerance: expected an accuracy difference in [0, 0.1), got {tolerance!r}")
+    best = max(row["val_accuracy"] for row in screen)
+    close = [row for row in screen if row["val_accuracy"] >= best - tolerance]
+    return min(close, key=lambda row: (row["forward_flops"], -row["val_accuracy"]))["architecture"]
+
+
+def final_point(points: list[dict]) -> dict:
+    """The curve point the final recipe trains: the best mean validation accuracy; on a tie, the smaller budget,
+    then the plain arm (the cheaper and simpler recipe)."""
+    if not points:
+        raise ValueError("points: the budget curve is empty")
+    return max(points, key=lambda point: (point["val_accuracy_mean"], -point["epochs"], point["arm"] == "plain"))
+
+
+def final_model_name(architecture: str, arm: str) -> str:
+    """How 06 names a final model it trains: `<architecture>_<arm>` (notebooks 07 and 08 load it by this name)."""
+    if arm not in ARMS:
+        raise ValueError(f"arm: unknown {arm!r}; expected one of {ARMS}")
+    return f"{architecture}_{arm}"
+
+
+def architecture_of(model_name: str, architectures: list[str]) -> str:
+    """The architecture a saved model was built with: its name, or its name less 06's `_<arm>` suffix."""
+    for suffix in ["", *(f"_{arm}" for arm in ARMS)]:
+        name = model_name.removesuffix(suffix) if suffix else model_name
+        if name in architectures:
+            return name
+    raise ValueError(f"model_name: {model_name!r} is no architecture of {architectures} and no 06 final of one")
+
+
+def upstream_runs(summary: dict, seed_probabilities: np.ndarray, model_name: str, seeds: list[int]) -> ModelRuns:
+    """`seeds` of an upstream notebook's runs of one model as ModelRuns: their per-seed numbers and saved test
+    probabilities (`seed_probabilities` has shape (runs, n_test, n_classes), in the order of the summary's runs).
+    There is no trained model or history here: the upstream notebook saved and drew those."""
+    trained = [run["seed"] for run in summary["runs"]]
+    if len(seed_probabilities) != len(trained):
+        raise ValueError(f"{model_name}: {len(trained)} runs but probabilities for {len(seed_probabilities)}")
+    if not set(seeds) <= set(trained):
+        raise ValueError(f"seeds: {seeds!r} are not all among {model_name}'s upstream runs, seeds {trained!r}")
+    order = [trained.index(seed) for seed in seeds]
+    return ModelRuns(model_name, summary["parameters"], runs=[summary["runs"][index] for index in order],
+                     first_report=summary["first_seed_report"] if order[0] == 0 else None,
+                     seed_probabilities=[np.asarray(seed_probabilities[index]) for index in order])
 
 
 def curve_point(arm: str, epochs: int, runs: list[dict], source: str) -> dict:

@@ -61,11 +61,11 @@ def run_flops(forward_flops: int, epochs_run: int, train_images: int, validation
 def _trained_models(metrics: dict) -> list[tuple[str, str, str, dict, dict]]:
     """(name, architecture, dataset, recipe, model summary) for every model whose runs a notebook's metrics record.
 
-    Notebooks 01-04 record one dataset and name models by architecture; 06 records its recipe per dataset and
-    trains one architecture under another name.
+    Notebooks 01-04 record one dataset and name models by architecture; 06 records its architecture and recipe
+    per dataset and names its final `<architecture>_<arm>`.
     """
     if "results" in metrics:
-        return [(name, metrics["architecture"], dataset, result["recipe"], summary)
+        return [(name, result["architecture"], dataset, result["recipe"], summary)
                 for dataset, result in metrics["results"].items() for name, summary in result["models"].items()]
     recipe = metrics["provenance"]["parameters"]
     return [(name, name, recipe["dataset"], recipe, summary) for name, summary in metrics.get("models", {}).items()]
