@@ -1,5 +1,7 @@
 """The benchmark's analytic FLOP counts and its README section (the timing runs are `make bench`'s job)."""
 
+import pytest
+
 from mnist_study.benchmark_report import markdown_section, splice_section
 from mnist_study.models import build_model
 from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
@@ -60,10 +62,10 @@ def test_section_is_spliced_between_markers(tmp_path):
 def test_models_are_built_in_the_asked_precision_and_the_policy_restored():
     import keras
 
-    from mnist_study.benchmark import _build_in_precision
+    from mnist_study.benchmark import build_in_precision
 
     before = keras.mixed_precision.global_policy().name
-    model = _build_in_precision("lenet5", "mixed_bfloat16")
+    model = build_in_precision("lenet5", "mixed_bfloat16")
     assert model.get_layer(index=1).compute_dtype == "bfloat16"
     assert model.get_layer("probabilities").compute_dtype == "float32"  # the head stays float32
     assert keras.mixed_precision.global_policy().name == before
@@ -112,3 +114,15 @@ def test_run_together_returns_each_json_line_and_kills_the_rest_on_failure():
     with pytest.raises(RuntimeError, match="worker process failed:\nbad TF_CONFIG"):
         run_together([(fail, None), (wait, None)], timeout_s=60)
     assert time.perf_counter() - start < 30  # the waiting peer was killed, not waited for
+
+
+def test_the_bench_times_the_recipe_notebook_03_chose(tmp_path):
+    from mnist_study.benchmark import STUDY_METRICS, study_recipe
+    from mnist_study.reporting import read_json
+
+    recorded = read_json(STUDY_METRICS)["provenance"]["parameters"]
+    recipe = study_recipe()
+    assert {key: recorded[key] for key in recipe.as_dict()} == recipe.as_dict()
+    missing = tmp_path / "03_cnn_architectures.json"
+    with pytest.raises(FileNotFoundError, match="03_cnn_architectures.json"):
+        study_recipe(missing)

@@ -27,7 +27,7 @@ from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
 from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
-STUDY_EPOCHS = 8  # notebooks/03_cnn_architectures.ipynb's `epochs`, over which its cosine schedule decays
+STUDY_METRICS = PROJECT_ROOT / "results" / "metrics" / "03_cnn_architectures.json"  # records the recipe 03 chose
 MODELS = ["feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized", "cnn_batchnorm", "fashion_cnn",
           "resnet_mini", "mobilenet_mini"]
 
@@ -59,14 +59,15 @@ def _mnist():
     return load_dataset("mnist")
 
 
-def _prepared_mnist(side: int, count: int):
+def prepared_mnist(side: int, count: int):
+    """The first `count` MNIST training images, prepared at `side` pixels, and their labels."""
     from mnist_study.data import prepare_images
 
     data = _mnist()
     return prepare_images(data.train_images[:count], side), data.train_labels[:count]
 
 
-def _build_in_precision(model_name: str, precision: str):
+def build_in_precision(model_name: str, precision: str):
     """build_model under the Keras dtype policy `precision`, leaving the global policy as it was."""
     import keras
 
@@ -113,8 +114,8 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
         set_seed(0)
     else:
         keras.utils.set_random_seed(0)
-    images, labels = _prepared_mnist(input_side(model_name), batch_size * block_steps)
-    model = _build_in_precision(model_name, precision)
+    images, labels = prepared_mnist(input_side(model_name), batch_size * block_steps)
+    model = build_in_precision(model_name, precision)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 
     train_rate = steady_images_per_s(model, len(images), images, labels, batch_size=batch_size, epochs=blocks + 1)
@@ -161,28 +162,40 @@ def build_keras_reference():
     return keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name="keras_io_mnist_convnet")
 
 
+def study_recipe(metrics_path: Path = STUDY_METRICS):
+    """The training recipe notebook 03 chose on validation, as its committed metrics record it."""
+    from mnist_study.experiment import config_from_parameters
+    from mnist_study.reporting import read_json
+
+    return config_from_parameters(read_json(metrics_path)["provenance"]["parameters"]).recipe
+
+
 def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, max_epochs: int = 12) -> dict:
     """Training wall time (evaluations excluded) until validation accuracy first reaches `target`.
 
-    "study": notebook 03's recipe for the regularized CNN (mixed bfloat16, cosine decay over 8 epochs);
-    "reference": keras-io's mnist_convnet as published (float32, constant learning rate).
+    "study": the regularized CNN under the recipe notebook 03 chose (optimizer, schedule over its epochs, label
+    smoothing, batch size, precision), read from its committed metrics;
+    "reference": keras-io's mnist_convnet as published (float32, Adam at a constant learning rate, batch 128).
     """
     import keras
 
     from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.training import TrainingRecipe, set_seed
+    from mnist_study.training import TrainingRecipe, build_optimizer, set_seed
 
     set_seed(0)
     config = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1))
     split = prepare_split(_mnist(), config, 0, 28)
-    steps_per_epoch = int(np.ceil(len(split.train_images) / 128))
     if recipe == "study":
-        model = _build_in_precision("cnn_regularized", "mixed_bfloat16")
-        rate = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=STUDY_EPOCHS * steps_per_epoch)
+        chosen = study_recipe()
+        batch_size, smoothing = chosen.batch_size, chosen.label_smoothing
+        model = build_in_precision("cnn_regularized", chosen.precision)
+        optimizer = build_optimizer(chosen, int(np.ceil(len(split.train_images) / batch_size)))
     else:
+        batch_size, smoothing = 128, 0.0
         model = build_keras_reference()
-        rate = 1e-3
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy")
+        optimizer = keras.optimizers.Adam(1e-3)
+    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing))
+    targets = keras.utils.to_categorical(split.train_labels, 10)
 
     class StopAtTarget(keras.callbacks.Callback):
         def __init__(self):
@@ -207,7 +220,7 @@ def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, m
             self.clock = time.perf_counter()
 
     stopper = StopAtTarget()
-    model.fit(split.train_images, split.train_labels, batch_size=128, epochs=max_epochs, verbose=0,
+    model.fit(split.train_images, targets, batch_size=batch_size, epochs=max_epochs, verbose=0,
               callbacks=[stopper])
     return {"model": model.name, "seconds_to_target": stopper.reached, "steps": stopper.steps,
             "target": target, "curve": stopper.curve}

@@ -52,12 +52,12 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     import tensorflow as tf
 
     from mnist_study.augmentation import augmented_batches
-    from mnist_study.benchmark import _build_in_precision, _prepared_mnist, steady_images_per_s
+    from mnist_study.benchmark import build_in_precision, prepared_mnist, steady_images_per_s
     from mnist_study.models import input_side
 
-    images, labels = _prepared_mnist(input_side(model_name), batch_size * steps)
+    images, labels = prepared_mnist(input_side(model_name), batch_size * steps)
     targets = keras.utils.to_categorical(labels, 10)
-    model = _build_in_precision(model_name, precision)
+    model = build_in_precision(model_name, precision)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     if augmentation == "shifts":
