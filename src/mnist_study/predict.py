@@ -22,7 +22,7 @@ from mnist_study.image_input import ImageError, load_image
 from mnist_study.reporting import PROJECT_ROOT
 
 MODEL_DIR = PROJECT_ROOT / "results" / "models"
-DEFAULT_MODEL = "cnn_batchnorm"  # the MNIST CNN with the best validation accuracy in the committed run
+DEFAULT_MODEL = "cnn_batchnorm"  # notebook 03's batch-norm CNN, saved for both datasets (03 and 04)
 TOP_K = 3
 
 
