@@ -91,6 +91,7 @@ def test_lever_section_gives_ratios_against_the_study_set_up():
     assert report["ratios"]["cnn_batchnorm"]["batch 256"] == 1.5
     section = lever_markdown(report)
     assert "CPU features: has avx512f; lacks amx_bf16." in section
+    assert "each timed on epochs of 54,000 images" in section
     assert "| batch 256 | 1,500 (1.50x) |" in section
     assert "| XLA, op determinism off (own baseline) | 800 (0.80x) |" in section
     assert "cnn_batchnorm 500 -> 1,000 images/s (2.00x)" in section
@@ -126,3 +127,16 @@ def test_the_bench_times_the_recipe_notebook_03_chose(tmp_path):
     missing = tmp_path / "03_cnn_architectures.json"
     with pytest.raises(FileNotFoundError, match="03_cnn_architectures.json"):
         study_recipe(missing)
+
+
+def test_every_lever_times_the_same_images_per_epoch(monkeypatch):
+    """A fixed step count would give batch 128 a quarter of batch 512's images per epoch (and flatter the larger)."""
+    import mnist_study.benchmark as benchmark
+    from mnist_study.benchmark_epochs import epoch_throughput
+
+    counts, prepared = [], benchmark.prepared_mnist
+    monkeypatch.setattr(benchmark, "prepared_mnist", lambda side, count: counts.append(count) or prepared(side, count))
+    monkeypatch.setattr(benchmark, "steady_images_per_s", lambda model, images_per_epoch, *args, **kwargs: 0.0)
+    for batch_size in (128, 512):
+        epoch_throughput("feedforward", batch_size=batch_size, images_per_epoch=1024)
+    assert counts == [1024, 1024]

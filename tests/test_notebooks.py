@@ -194,6 +194,39 @@ def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
     assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist", "fashion_mnist"]
 
 
+def test_a_final_that_is_the_upstream_runs_is_reused_not_retrained(tiny_results, tmp_path):
+    """When validation prefers 04's own runs, 06 reuses their probabilities: no model is trained or saved for it."""
+    from mnist_study.data import load_dataset
+
+    inputs = tmp_path / "inputs"
+    for folder in ("metrics", "probabilities", "predictions"):
+        shutil.copytree(tiny_results / folder, inputs / folder)
+    # Upstream runs that no augmented run can beat on validation, so the path is taken whatever augmentation reaches.
+    upstream_path = inputs / "metrics" / "04_fashion_mnist.json"
+    upstream = read_json(upstream_path)
+    for run in upstream["models"]["cnn_batchnorm"]["runs"]:
+        run["best_val_accuracy"] = 1.0
+    upstream_path.write_text(json.dumps(upstream))
+    results = tmp_path / "results"
+    execute("06_best_models", results_dir=results, parameters={
+        "datasets": ["fashion_mnist"], "candidates": ["cnn_batchnorm"], "budget_fractions": [1.0], "seeds": [0],
+        "curve_seeds": [0], "inputs_dir": str(inputs)})
+    result = read_json(results / "metrics" / "06_best_models.json")["results"]["fashion_mnist"]
+    assert result["final"] == {"architecture": "cnn_batchnorm", "arm": "plain", "epochs": 2,
+                               "source": "04_fashion_mnist", "model": "cnn_batchnorm"}
+    assert result["models"] == {} and not list(results.glob("models/*"))
+    assert result["final_summary"]["runs"] == upstream["models"]["cnn_batchnorm"]["runs"][:1]
+    saved = upstream["models"]["cnn_batchnorm"]["artifacts"]["probabilities"]
+    ensemble = np.load(results / "predictions" / "fashion_mnist_cnn_batchnorm_ensemble.npy")
+    np.testing.assert_array_equal(ensemble, np.load(inputs / "probabilities" / saved)[0].argmax(axis=1))
+    accuracy = float(np.mean(ensemble == load_dataset("fashion_mnist").test_labels))
+    assert result["ensemble"]["accuracy"] == result["final_summary"]["runs"][0]["test_accuracy"] == accuracy
+    # The augmented arm was trained here, so its probabilities are saved; the plain arm's stay 04's.
+    assert np.load(results / "probabilities" / "fashion_mnist_cnn_batchnorm_augmented_2_epochs.npy").shape == \
+        (1, 10_000, 10)
+    assert not (results / "probabilities" / "fashion_mnist_cnn_batchnorm_plain_2_epochs.npy").exists()
+
+
 def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
     metrics = read_json(tiny_results / "metrics" / "07_interpretability.json")
     candidates = {}  # (dataset, model) -> (mean validation accuracy, first seed's test accuracy)
