@@ -140,3 +140,16 @@ def test_every_lever_times_the_same_images_per_epoch(monkeypatch):
     for batch_size in (128, 512):
         epoch_throughput("feedforward", batch_size=batch_size, images_per_epoch=1024)
     assert counts == [1024, 1024]
+
+
+def test_stolen_cpu_time_is_the_steal_share_between_two_readings():
+    from mnist_study.benchmark_epochs import stolen_share
+
+    # user nice system idle iowait irq softirq steal guest guest_nice: 400 jiffies pass, 100 of them stolen.
+    before = "cpu  1000 0 100 5000 0 0 0 50 0 0"
+    after = "cpu  1200 0 150 5050 0 0 0 150 200 0"
+    assert stolen_share(before, after) == 0.25
+    assert stolen_share("", after) is None and stolen_share(before, before) is None
+    section = markdown_section({**_report(), "cpu_stolen_share": 0.25})
+    assert "2026-01-01T00:00:00+00:00, with 25 % of the CPU time taken by the hypervisor" in section
+    assert "hypervisor" not in markdown_section(_report())  # older reports have no reading

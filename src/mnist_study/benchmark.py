@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.benchmark_epochs import PROFILED_MODELS, as_json, cpu_features, lever_table, xla_probe
+from mnist_study.benchmark_epochs import (
+    PROFILED_MODELS,
+    as_json,
+    cpu_features,
+    lever_table,
+    read_cpu_counters,
+    stolen_share,
+    xla_probe,
+)
 from mnist_study.benchmark_report import markdown_section, splice_section, throughput_figure
 from mnist_study.benchmark_workers import worker_throughput
 from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
@@ -278,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     from mnist_study.plots import save_figure
 
     started_at, start = datetime.now(UTC), time.perf_counter()
+    counters_at_start = read_cpu_counters()
     print("benchmark: float32 and bfloat16 matmul peaks", flush=True)
     peak, bfloat16_peak = matmul_peak_gflops(), matmul_peak_gflops(dtype="bfloat16")
     models = {}
@@ -310,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": notebook_peak_memory_mb(),
         "workers": workers,
         "epoch_levers": as_json(levers, xla, cpu_features()),
+        "cpu_stolen_share": stolen_share(counters_at_start, read_cpu_counters()),
     }
     report["provenance"] = provenance([0], {"models": MODELS}, started_at, time.perf_counter() - start)
     write_json(report, BENCH_DIR / "benchmarks.json")

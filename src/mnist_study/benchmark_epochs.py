@@ -33,6 +33,26 @@ def cpu_features(cpuinfo: str | None = None) -> dict[str, bool]:
     return {feature: feature in flags for feature in CPU_FEATURES}
 
 
+def read_cpu_counters() -> str:
+    """The aggregate `cpu` line of /proc/stat (cumulative CPU time by state), or "" where there is none."""
+    path = Path("/proc/stat")
+    return next((line for line in path.read_text().splitlines() if line.startswith("cpu ")), "") \
+        if path.is_file() else ""
+
+
+def stolen_share(before: str, after: str) -> float | None:
+    """Share of CPU time between two `read_cpu_counters` readings that the hypervisor gave to other guests.
+
+    On a shared virtual machine this is time the benchmark waited for a physical core, so every rate it measured
+    is low by about that much. Fields: user nice system idle iowait irq softirq steal (guest time is in user).
+    """
+    if not before or not after:
+        return None
+    first, second = ([int(value) for value in line.split()[1:9]] for line in (before, after))
+    elapsed = sum(second) - sum(first)
+    return (second[7] - first[7]) / elapsed if elapsed > 0 else None
+
+
 def _affine_augmentation(seed: int):
     """The study's augmentation before: Keras' per-image rotation, shift and zoom (bilinear interpolation)."""
     import keras

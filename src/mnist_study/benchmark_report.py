@@ -50,11 +50,15 @@ def markdown_section(report: dict) -> str:
         return "not reached" if result["seconds_to_target"] is None else f"{result['seconds_to_target']:.1f} s"
 
     ratio = report["time_to_accuracy"]["ratio"]
+    share = report.get("cpu_stolen_share")
+    stolen = "" if share is None else (
+        f", with {100 * share:.0f} % of the CPU time taken by the hypervisor for other guests (rates are low by "
+        "about that share; ratios within this run hold)")
     return "\n".join([
         f"Measured by `make bench` on {report['provenance']['cpu']} ({report['provenance']['cpu_count']} cores) at "
-        f"{report['provenance']['started_at']}. Matmul peaks through TensorFlow: float32 **{peak:.0f} GFLOP/s**, "
-        f"bfloat16 **{bfloat16_peak:.0f} GFLOP/s**. Training throughput is the median of timed epochs after a "
-        "warm-up epoch, inside one fit; the notebooks train in mixed bfloat16.",
+        f"{report['provenance']['started_at']}{stolen}. Matmul peaks through TensorFlow: float32 "
+        f"**{peak:.0f} GFLOP/s**, bfloat16 **{bfloat16_peak:.0f} GFLOP/s**. Training throughput is the median of "
+        "timed epochs after a warm-up epoch, inside one fit; the notebooks train in mixed bfloat16.",
         "", table, "",
         f"- Time to 99.0 % validation accuracy (training time, evaluations every "
         f"{report['time_to_accuracy']['eval_every']} steps excluded): study's regularized CNN {seconds(study)}, "
