@@ -36,8 +36,8 @@ def cpu_features(cpuinfo: str | None = None) -> dict[str, bool]:
 def read_cpu_counters() -> str:
     """The aggregate `cpu` line of /proc/stat (cumulative CPU time by state), or "" where there is none."""
     path = Path("/proc/stat")
-    return next((line for line in path.read_text().splitlines() if line.startswith("cpu ")), "") \
-        if path.is_file() else ""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return next((line for line in lines if line.startswith("cpu ")), "")
 
 
 def stolen_share(before: str, after: str) -> float | None:
