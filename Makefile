@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 .DEFAULT_GOAL := help
 DEMO_PORT ?= 7860
 
-.PHONY: help setup all force test test-fast check-results lint bench demo lock clean
+.PHONY: help setup all force retrain pending test test-fast check-results lint bench demo lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,11 +29,17 @@ $(INSTALLED): requirements.txt pyproject.toml
 
 setup: $(INSTALLED) ## Create .venv, install the pinned requirements and the package, register the kernel
 
-all: $(INSTALLED) ## Run every notebook whose inputs changed (papermill), writing results/
+all: $(INSTALLED) ## Run every notebook whose inputs changed (papermill), writing results/; trained runs are reused
 	$(BIN)/python -m mnist_study.run_notebook
 
-force: $(INSTALLED) ## Re-run every notebook, changed or not
+force: $(INSTALLED) ## Re-run every notebook, changed or not (runs whose training inputs did not change are reused)
 	$(BIN)/python -m mnist_study.run_notebook --force
+
+retrain: $(INSTALLED) ## Re-run every notebook and train every run again, reusing none
+	$(BIN)/python -m mnist_study.run_notebook --force --retrain
+
+pending: $(INSTALLED) ## Declare the stale notebooks in results/pending.json (work that lands before its re-run)
+	$(BIN)/python -m mnist_study.run_notebook --declare-pending
 
 test: $(INSTALLED) lint check-results ## Lint, check committed results, run the whole test suite
 	$(BIN)/python -m pytest
@@ -41,7 +47,7 @@ test: $(INSTALLED) lint check-results ## Lint, check committed results, run the 
 test-fast: $(INSTALLED) ## The tests without the notebook executions
 	$(BIN)/python -m pytest -m "not notebook"
 
-check-results: $(INSTALLED) ## Fail naming any committed result whose inputs changed since it was made
+check-results: $(INSTALLED) ## Fail naming any stale result that results/pending.json does not declare (and any it lists that is fresh)
 	$(BIN)/python -m mnist_study.run_notebook --check
 
 bench: $(INSTALLED) ## Benchmark throughput, FLOP/s, time to accuracy, memory (writes results/benchmarks/)

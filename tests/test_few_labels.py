@@ -24,7 +24,7 @@ def test_recipe_is_checked():
 
 def test_curve_on_a_small_saved_model(tmp_path, mnist):
     from mnist_study.data import prepare_images
-    from mnist_study.evaluation import predict_probabilities
+    from mnist_study.inference import predict_probabilities
     from mnist_study.training import TrainingRecipe, train_model
 
     # A feedforward network trained briefly on MNIST stands in for the study's CNN; "new writers" are MNIST

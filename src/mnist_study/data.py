@@ -194,3 +194,16 @@ def train_validation_split(
         images, labels, test_size=validation_fraction, stratify=labels, random_state=seed
     )
     return Split(train_x, train_y, val_x, val_y)
+
+
+def prepare_training_split(data: Dataset, seed: int, side: int, validation_fraction: float,
+                           train_subset: int | None = None) -> Split:
+    """Seeded stratified train/validation split (optionally a class-balanced subset first), images prepared."""
+    images, labels = data.train_images, data.train_labels
+    if train_subset is not None and train_subset < len(labels):
+        images, labels = stratified_subset(images, labels, train_subset, seed)
+    split = train_validation_split(images, labels, validation_fraction, seed)
+    return split._replace(
+        train_images=prepare_images(split.train_images, side),
+        validation_images=prepare_images(split.validation_images, side),
+    )

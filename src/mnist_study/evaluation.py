@@ -13,13 +13,6 @@ def _check_lengths(**arrays) -> None:
         raise ValueError(f"mismatched array lengths: {lengths}")
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities, shape (N, num_classes), float64 rows summing to 1."""
-    probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
-    # float32 softmax rows are off by ~1e-7, which scikit-learn's log_loss warns about.
-    return probabilities / probabilities.sum(axis=1, keepdims=True)
-
-
 def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str],
                           top_pairs: int = 10, examples: int = 25) -> dict:
     """Everything the notebooks report about one model on one labelled set, as plain JSON-able values."""

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from mnist_study.data import (
-    DATASET_NAMES,
-    Dataset,
-    prepare_images,
-    stratified_subset,
-    train_validation_split,
-)
+from mnist_study.artifacts import copy_file_atomically, save_array, save_model_reproducibly
+from mnist_study.data import DATASET_NAMES, Dataset, prepare_images, prepare_training_split
 from mnist_study.distributed import is_chief
-from mnist_study.evaluation import classification_report, predict_probabilities, summarize_over_seeds
+from mnist_study.evaluation import classification_report, summarize_over_seeds
 from mnist_study.models import check_model_name, input_side
-from mnist_study.training import TrainingRecipe, TrainingResult, train_model
+from mnist_study.reuse import TrainedRun, train_or_reuse
+from mnist_study.training import TrainingRecipe
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ class ModelRuns:
     parameter_count: int
     runs: list[dict] = field(default_factory=list)
     histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    first: TrainingResult | None = None
+    first: TrainedRun | None = None  # the first seed's run, with its model
     first_report: dict | None = None  # the first seed's classification report on the test set
     seed_probabilities: list[np.ndarray] = field(default_factory=list)  # every seed, in the order of `runs`
 
@@ -76,42 +68,36 @@ class ModelRuns:
 
 def prepare_split(data: Dataset, config: ExperimentConfig, seed: int, side: int):
     """Seeded stratified train/validation split (optionally subsampled) and the prepared test images."""
-    images, labels = data.train_images, data.train_labels
-    if config.train_subset is not None and config.train_subset < len(labels):
-        images, labels = stratified_subset(images, labels, config.train_subset, seed)
-    split = train_validation_split(images, labels, config.validation_fraction, seed)
-    return split._replace(
-        train_images=prepare_images(split.train_images, side),
-        validation_images=prepare_images(split.validation_images, side),
-    )
+    return prepare_training_split(data, seed, side, config.validation_fraction, config.train_subset)
 
 
 def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kwargs: dict | None = None) -> ModelRuns:
-    """Train `model_name` once per seed; each trained model touches the test set once, here."""
+    """Train `model_name` once per seed, or reuse a run whose training inputs did not change (mnist_study.reuse);
+    each trained model touches the test set once."""
     check_model_name(model_name)
-    side = input_side(model_name)
-    test_images = prepare_images(data.test_images, side)
+    test_images = prepare_images(data.test_images, input_side(model_name))
     result = None
     for seed in config.seeds:
         print(f"== {model_name} on {config.dataset}, seed {seed}", flush=True)
-        split = prepare_split(data, config, seed, side)
-        trained = train_model(model_name, split, config.recipe, seed=seed, model_kwargs=model_kwargs,
-                              num_classes=len(data.class_names), log_prefix=f"   {model_name} s{seed} ")
-        probabilities = predict_probabilities(trained.model, test_images)
-        report = classification_report(data.test_labels, probabilities, data.class_names)
+        run = train_or_reuse(model_name, data, dataset=config.dataset, recipe=config.recipe, seed=seed,
+                             validation_fraction=config.validation_fraction, train_subset=config.train_subset,
+                             model_kwargs=model_kwargs, test_images=test_images, need_model=result is None,
+                             log_prefix=f"   {model_name} s{seed} ")
+        report = classification_report(data.test_labels, run.test_probabilities, data.class_names)
         if result is None:
-            result = ModelRuns(model_name, trained.model.count_params(), first=trained, first_report=report)
-        result.seed_probabilities.append(probabilities)
-        result.histories[f"seed {seed}"] = trained.history
+            result = ModelRuns(model_name, run.parameter_count, first=run, first_report=report)
+        result.seed_probabilities.append(run.test_probabilities)
+        result.histories[f"seed {seed}"] = run.history
         result.runs.append({
             "seed": seed,
             "test_accuracy": report["accuracy"],
             "test_loss": report["loss"],
-            "best_val_accuracy": trained.history["val_accuracy"][trained.best_epoch - 1],
-            "best_val_loss": trained.history["val_loss"][trained.best_epoch - 1],
-            "epochs_run": trained.epochs_run,
-            "best_epoch": trained.best_epoch,
-            "train_time_s": round(trained.wall_time_s, 2),
+            "best_val_accuracy": run.history["val_accuracy"][run.best_epoch - 1],
+            "best_val_loss": run.history["val_loss"][run.best_epoch - 1],
+            "epochs_run": run.epochs_run,
+            "best_epoch": run.best_epoch,
+            "train_time_s": run.train_time_s,
+            "fingerprint": run.fingerprint,
         })
         print(f"   {model_name} s{seed} test accuracy {report['accuracy']:.4f}  loss {report['loss']:.4f}", flush=True)
     return result
@@ -147,21 +133,13 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
     if is_chief():
         for path in paths.values():
             path.parent.mkdir(parents=True, exist_ok=True)
-        save_model_reproducibly(runs.first.model, paths["model"])
+        if runs.first.model_file is not None:  # the cached or published copy: the same bytes, no re-save
+            copy_file_atomically(runs.first.model_file, paths["model"])
+        else:
+            save_model_reproducibly(runs.first.keras_model(), paths["model"])
         save_array(runs.test_probabilities.argmax(axis=1).astype(np.uint8), paths["predictions"])
         save_array(np.stack(runs.seed_probabilities).astype(np.float32), paths["probabilities"])
     return {key: path.name for key, path in paths.items()}
-
-
-def save_array(array: np.ndarray, path: str | Path) -> Path:
-    """np.save through a temporary file and a rename, so a crash never leaves half an array (chief only)."""
-    path = Path(path)
-    if not is_chief():
-        return path
-    temporary = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(temporary, array)
-    os.replace(temporary, path)
-    return path
 
 
 def config_from_parameters(parameters: dict) -> ExperimentConfig:
@@ -171,35 +149,3 @@ def config_from_parameters(parameters: dict) -> ExperimentConfig:
     recipe = TrainingRecipe(**{name: value for name, value in parameters.items() if name in recipe_names})
     others = {name: value for name, value in parameters.items() if name in config_names}
     return ExperimentConfig(recipe=recipe, **others)
-
-
-def _renumber_shared_object_ids(config_json: bytes) -> bytes:
-    """Replace Keras' shared_object_id values (Python object addresses) by 0, 1, 2... in order of appearance."""
-    numbering: dict[str, int] = {}
-
-    def renumber(match: re.Match) -> str:
-        return f'"shared_object_id": {numbering.setdefault(match.group(1), len(numbering))}'
-
-    return re.sub(r'"shared_object_id": (\d+)', renumber, config_json.decode()).encode()
-
-
-def save_model_reproducibly(model, path: str | Path) -> Path:
-    """model.save, minus the save date, object addresses and zip timestamps: same weights, same bytes."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    rewritten = path.with_name(f".{path.stem}.rewritten.keras")
-    model.save(temporary)
-    with zipfile.ZipFile(temporary) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            content = source.read(item)
-            if item.filename == "metadata.json":
-                metadata = json.loads(content)
-                metadata.pop("date_saved", None)
-                content = json.dumps(metadata).encode()
-            elif item.filename == "config.json":
-                content = _renumber_shared_object_ids(content)
-            target.writestr(zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
-                            compress_type=zipfile.ZIP_DEFLATED)
-    temporary.unlink()
-    os.replace(rewritten, path)  # a crash above leaves the previous model file intact
-    return path

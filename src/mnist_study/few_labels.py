@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mnist_study.data import prepare_images
-from mnist_study.evaluation import predict_probabilities
+from mnist_study.inference import predict_probabilities
 from mnist_study.models import build_model
 from mnist_study.training import set_seed
 

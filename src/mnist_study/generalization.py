@@ -45,6 +45,6 @@ def robustness_curves(predict: Callable[[np.ndarray], np.ndarray], corrupted: di
 def make_predictor(model, side: int) -> Callable[[np.ndarray], np.ndarray]:
     """A function from float images (N, 28, 28) in [0, 1] to class probabilities for `model`."""
     from mnist_study.data import shape_for_model
-    from mnist_study.evaluation import predict_probabilities
+    from mnist_study.inference import predict_probabilities
 
     return lambda images: predict_probabilities(model, shape_for_model(images, side))

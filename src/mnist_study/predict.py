@@ -34,7 +34,7 @@ def available_models(dataset: str, model_dir: Path = MODEL_DIR) -> list[str]:
 def classify(model, images: np.ndarray, class_names: list[str], top_k: int = TOP_K) -> list[list[dict]]:
     """Top-k classes with probabilities for each uint8 (28, 28) image."""
     from mnist_study.data import prepare_images
-    from mnist_study.evaluation import predict_probabilities
+    from mnist_study.inference import predict_probabilities
 
     side = model.input_shape[1]
     probabilities = predict_probabilities(model, prepare_images(images, side))

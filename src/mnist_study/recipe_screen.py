@@ -1,14 +1,16 @@
 """Choosing a training recipe on validation: each candidate trains one model on one seed, the best validation
-accuracy wins, and the test set takes no part."""
+accuracy wins, and the test set takes no part. The winner's run is the same run as that model's first seed in
+the notebook, so it is trained once (mnist_study.reuse)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from mnist_study.data import Dataset
-from mnist_study.experiment import ExperimentConfig, prepare_split
-from mnist_study.models import check_model_name, input_side
-from mnist_study.training import TrainingRecipe, train_model
+from mnist_study.experiment import ExperimentConfig
+from mnist_study.models import check_model_name
+from mnist_study.reuse import train_or_reuse
+from mnist_study.training import TrainingRecipe
 
 # The study's recipe so far, then the issue's two ingredients added one at a time: a warm-up to a higher peak
 # with decoupled weight decay (AdamW), then label smoothing on top.
@@ -62,13 +64,13 @@ def screen_recipes(model_name: str, data: Dataset, config: ExperimentConfig, can
         recipe = candidate_recipe(config.recipe, name)
         row = {"candidate": name, **{key: getattr(recipe, key) for key in SCREENED_FIELDS}}
         if len(candidates) > 1:
-            split = prepare_split(data, config, seed, input_side(model_name))
             print(f"== recipe {name}: {model_name} on {config.dataset}, seed {seed}", flush=True)
-            trained = train_model(model_name, split, recipe, seed=seed, num_classes=len(data.class_names),
-                                  log_prefix=f"   {name} ")
-            best = trained.best_epoch - 1
-            row |= {"best_val_accuracy": trained.history["val_accuracy"][best], "best_epoch": trained.best_epoch,
-                    "epochs_run": trained.epochs_run, "train_time_s": round(trained.wall_time_s, 2)}
+            run = train_or_reuse(model_name, data, dataset=config.dataset, recipe=recipe, seed=seed,
+                                 validation_fraction=config.validation_fraction, train_subset=config.train_subset,
+                                 log_prefix=f"   {name} ")
+            best = run.best_epoch - 1
+            row |= {"best_val_accuracy": run.history["val_accuracy"][best], "best_epoch": run.best_epoch,
+                    "epochs_run": run.epochs_run, "train_time_s": run.train_time_s}
         rows.append(row)
     chosen = max(rows, key=lambda row: row.get("best_val_accuracy", 0.0))["candidate"]  # max keeps the first tie
     return RecipeScreen(model_name, seed, rows, chosen,

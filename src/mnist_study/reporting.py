@@ -53,7 +53,7 @@ def read_json(path: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _git(*args: str) -> str | None:
+def git_output(*args: str) -> str | None:
     try:
         result = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
@@ -61,7 +61,17 @@ def _git(*args: str) -> str | None:
     return result.stdout.strip()
 
 
-def _cpu_name() -> str:
+def git_commit() -> str | None:
+    return git_output("rev-parse", "HEAD")
+
+
+def uncommitted_inputs() -> bool | None:
+    """Whether the code, notebooks, pins or data differ from the commit (None outside a git checkout)."""
+    status = git_output("status", "--porcelain", "--", "src", "notebooks", "requirements.txt", "data")
+    return bool(status) if status is not None else None
+
+
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -75,14 +85,13 @@ def provenance(seeds: list[int], parameters: dict, started_at: datetime, wall_ti
     """Where and how a result was produced: commit, versions, hardware, seeds, parameters, times."""
     import tensorflow as tf  # imported here so that reporting stays light for the results check
 
-    status = _git("status", "--porcelain", "--", "src", "notebooks", "requirements.txt", "data")
     return {
-        "commit": _git("rev-parse", "HEAD"),
-        "uncommitted_inputs": bool(status) if status is not None else None,
+        "commit": git_commit(),
+        "uncommitted_inputs": uncommitted_inputs(),
         "python": platform.python_version(),
         "packages": {name: metadata.version(name) for name in RECORDED_PACKAGES},
         "platform": platform.platform(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
         "seeds": list(seeds),
@@ -115,7 +124,7 @@ def _display_path(path: Path) -> str:
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
 
 
-def _imported_package_modules(source: str) -> set[str]:
+def imported_package_modules(source: str) -> set[str]:
     """Names of this package's modules that Python `source` imports (absolute or relative imports)."""
     package = PACKAGE_DIR.name
     names = set()
@@ -142,12 +151,12 @@ def _notebook_source(path: Path) -> str:
 
 def package_dependencies(notebook_path: Path) -> list[Path]:
     """The package modules a notebook imports, directly or through other modules (plus __init__.py)."""
-    pending = _imported_package_modules(_notebook_source(notebook_path))
+    pending = imported_package_modules(_notebook_source(notebook_path))
     found: set[str] = set()
     while pending:
         name = pending.pop()
         found.add(name)
-        pending |= _imported_package_modules((PACKAGE_DIR / f"{name}.py").read_text()) - found
+        pending |= imported_package_modules((PACKAGE_DIR / f"{name}.py").read_text()) - found
     return [PACKAGE_DIR / "__init__.py", *sorted(PACKAGE_DIR / f"{name}.py" for name in found)]
 
 

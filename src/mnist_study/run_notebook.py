@@ -2,8 +2,14 @@
 
     python -m mnist_study.run_notebook                # every stale notebook, in dependency order
     python -m mnist_study.run_notebook 02_lenet5      # just these (re-run even if fresh)
-    python -m mnist_study.run_notebook --check        # fail naming results whose inputs changed
+    python -m mnist_study.run_notebook --check        # fail naming stale results that pending.json does not declare
+    python -m mnist_study.run_notebook --declare-pending   # write results/pending.json for a re-run still to come
+    python -m mnist_study.run_notebook --retrain 03_cnn_architectures   # train every run, reusing none
     python -m mnist_study.run_notebook 03_cnn_architectures -p strategy multi_worker   # with a parameter
+
+A run whose training inputs did not change is reused, not retrained (mnist_study.reuse). When a run stops early
+(Ctrl-C, SIGTERM, a failing notebook), the notebook it stopped in publishes nothing, and results/pending.json
+lists what is still stale; it is emptied when everything is fresh.
 
 On a worker that TF_CONFIG names as not the chief, a notebook runs in a scratch folder and nothing is
 written under results/: the chief publishes the results of a multi-worker run.
@@ -17,12 +23,16 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from mnist_study.distributed import is_chief
+from mnist_study.pending import declaration_problems, pending_entries, read_pending, write_pending
 from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
+from mnist_study.reuse import PUBLISHED_DIR_VARIABLE, training_code_fingerprint
 
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -107,21 +117,37 @@ def _publish(staging: Path, results_dir: Path, name: str) -> None:
 
 def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None = None,
             kernel_name: str = KERNEL_NAME) -> Path:
-    """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`."""
+    """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`.
+
+    The notebook reads the runs it published last time from `results_dir` (mnist_study.reuse). Whatever stops it
+    (an error, Ctrl-C), the staging folder is removed and `results_dir` is left as it was.
+    """
     source = NOTEBOOK_DIR / f"{name}.ipynb"
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such notebook; expected one of {existing_notebooks()}")
     results_dir = Path(results_dir).resolve()
-    if not is_chief():
-        with tempfile.TemporaryDirectory(prefix=f"{name}-worker-") as scratch:
-            print(f"==> {name} (a non-chief worker: results stay with the chief)", flush=True)
-            _execute_into(name, Path(scratch), parameters, kernel_name, shown_results=scratch)
-        return results_dir / "metrics" / f"{name}.json"
-    staging = results_dir / ".staging" / name
-    shutil.rmtree(staging, ignore_errors=True)
-    print(f"==> {name}", flush=True)
-    _execute_into(name, staging, parameters, kernel_name, shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR))
-    _publish(staging, results_dir, name)
+    previous = os.environ.get(PUBLISHED_DIR_VARIABLE)
+    os.environ[PUBLISHED_DIR_VARIABLE] = str(results_dir)  # the kernel inherits it
+    try:
+        if not is_chief():
+            with tempfile.TemporaryDirectory(prefix=f"{name}-worker-") as scratch:
+                print(f"==> {name} (a non-chief worker: results stay with the chief)", flush=True)
+                _execute_into(name, Path(scratch), parameters, kernel_name, shown_results=scratch)
+            return results_dir / "metrics" / f"{name}.json"
+        staging = results_dir / ".staging" / name
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            _execute_into(name, staging, parameters, kernel_name,
+                          shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _publish(staging, results_dir, name)
+    finally:
+        if previous is None:
+            os.environ.pop(PUBLISHED_DIR_VARIABLE, None)
+        else:
+            os.environ[PUBLISHED_DIR_VARIABLE] = previous
     return results_dir / "metrics" / f"{name}.json"
 
 
@@ -163,11 +189,126 @@ def stale_results(results_dir: Path = RESULTS_DIR) -> dict[str, list[str]]:
     return problems
 
 
+def planned_notebooks(stale: list[str], results_dir: Path = RESULTS_DIR) -> list[str]:
+    """The stale notebooks and those downstream of them, which read their results and so go stale on a re-run."""
+    planned: list[str] = []
+    for name in existing_notebooks():
+        path = results_dir / "metrics" / f"{name}.json"
+        reads = [key for key in read_json(path)["fingerprint"] if key.startswith("results/")] if path.is_file() else []
+        reads_planned = any(key == f"results/metrics/{other}.json" or not key.startswith("results/metrics/")
+                            for key in reads for other in planned)
+        if name in stale or reads_planned:
+            planned.append(name)
+    return planned
+
+
+def expected_seconds(name: str, training_code: str, retrain: bool = False,
+                     results_dir: Path = RESULTS_DIR) -> float | None:
+    """How long notebook `name` should take now, from its last run: its wall time, plus the training time of the
+    runs it reused when the training code changed since (they train again), less that of the runs it trained
+    when it did not (they are reused). None without a last run."""
+    path = results_dir / "metrics" / f"{name}.json"
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    runs = metrics.get("trained_runs", [])
+    retrains = retrain or any(run.get("training_code") != training_code for run in runs)
+    reused = sum(run["train_time_s"] for run in runs if run["reused_from"])
+    trained = sum(run["train_time_s"] for run in runs if not run["reused_from"])
+    wall = metrics["provenance"]["wall_time_s"]
+    return wall + reused if retrains else max(wall - trained, 0.0)
+
+
+class Stopped(Exception):
+    """SIGTERM, turned into an exception so that the run ends like a Ctrl-C."""
+
+
+def _stop_on_sigterm(signum, frame):
+    raise Stopped("terminated (SIGTERM)")
+
+
+def _minutes(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def run_stale(force: bool = False, retrain: bool = False, results_dir: Path = RESULTS_DIR) -> int:
+    """`make all`: every stale notebook and what it feeds, in order, with progress and the time left; an early
+    stop says where it stopped and writes results/pending.json."""
+    plan = existing_notebooks() if force else planned_notebooks(list(stale_results(results_dir)), results_dir)
+    training_code = training_code_fingerprint()
+    estimates = {name: expected_seconds(name, training_code, retrain, results_dir) for name in plan}
+    previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    current, started = None, time.monotonic()
+    try:
+        for position, name in enumerate(plan, start=1):
+            # Re-evaluated per notebook: a re-run upstream makes the summary stale, and a fresh one is skipped.
+            if not force and name not in stale_results(results_dir):
+                print(f"==> [{position}/{len(plan)}] {name}: up to date", flush=True)
+                continue
+            left = [estimates[other] for other in plan[position - 1:]]
+            known = sum(value for value in left if value is not None)
+            print(f"==> [{position}/{len(plan)}] {name}: expected {_minutes(estimates[name])} (from its last run); "
+                  f"time left for the whole run about {_minutes(known)}"
+                  + (" and more (notebooks without a last run)" if None in left else "")
+                  + f"; {_minutes(time.monotonic() - started)} so far", flush=True)
+            current = name
+            execute(name, results_dir, parameters={"retrain": True} if retrain and _takes_retrain(name) else None)
+            current = None
+    except (KeyboardInterrupt, Stopped, Exception) as error:
+        if current is None:
+            raise
+        reason = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else (
+            str(error) if isinstance(error, Stopped) else _failure_line(error))
+        still = stale_results(results_dir)
+        write_pending(pending_entries(still, results_dir), results_dir)
+        print(f"\nstopped in {current}: {reason}", file=sys.stderr)
+        print(f"results/ is untouched for {current}: nothing of this attempt was published; runs it finished are "
+              f"kept in results/.run-cache and are reused next time", file=sys.stderr)
+        print(f"still stale (results/pending.json): {', '.join(still) or 'none'}", file=sys.stderr)
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    write_pending(pending_entries(stale_results(results_dir), results_dir), results_dir)
+    return 0
+
+
+def _failure_line(error: BaseException) -> str:
+    """papermill's error in one line: the exception the notebook raised, or this one's."""
+    name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    return f"failed with {name}: {value}".splitlines()[0]
+
+
+def _takes_retrain(name: str) -> bool:
+    import papermill
+
+    return "retrain" in papermill.inspect_notebook(NOTEBOOK_DIR / f"{name}.ipynb")
+
+
+def check(results_dir: Path = RESULTS_DIR) -> int:
+    """`make check-results`: pass when the stale notebooks are exactly those results/pending.json declares."""
+    stale, pending = stale_results(results_dir), read_pending(results_dir)
+    problems = declaration_problems(stale, pending, results_dir)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print("run 'make all' and commit results/, or declare a re-run still to come with 'make pending'",
+              file=sys.stderr)
+        return 1
+    fresh = len(existing_notebooks()) - len(stale)
+    print(f"results are up to date for {fresh} notebook(s)"
+          + (f"; re-run declared pending for {', '.join(pending)}" if pending else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help=f"notebooks to run (default: the stale ones of {NOTEBOOKS})")
-    parser.add_argument("--check", action="store_true", help="only report results whose inputs changed")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the stale results are exactly those results/pending.json declares")
+    parser.add_argument("--declare-pending", action="store_true",
+                        help="write results/pending.json and the READMEs' notices for the stale notebooks")
     parser.add_argument("--force", action="store_true", help="re-run every notebook, stale or not")
+    parser.add_argument("--retrain", action="store_true", help="train every run again, reusing none")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="set a notebook parameter (JSON value or string); needs notebook names")
     args = parser.parse_args(argv)
@@ -178,24 +319,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter in the notebooks
 
     if args.check:
-        stale = stale_results()
-        for name, reasons in stale.items():
-            print(f"stale: results of {name}: " + "; ".join(reasons))
-        if stale:
-            print("run 'make all' and commit results/", file=sys.stderr)
-            return 1
-        print(f"results are up to date for {len(existing_notebooks())} notebook(s)")
+        return check()
+    if args.declare_pending:
+        pending = pending_entries(stale_results(), RESULTS_DIR)
+        write_pending(pending, RESULTS_DIR)
+        print(f"results/pending.json: {', '.join(pending) or 'nothing pending'}")
         return 0
-
     unknown = [name for name in args.notebooks if name not in existing_notebooks()]
     if unknown:
         parser.error(f"unknown notebook(s) {unknown}; expected some of {existing_notebooks()}")
-    for name in args.notebooks or existing_notebooks():
-        # Re-evaluated per notebook: a re-run upstream makes the summary stale.
-        if args.notebooks or args.force or name in stale_results():
-            execute(name, parameters=parameters)
-        else:
-            print(f"==> {name}: up to date", flush=True)
+    if not args.notebooks:
+        return run_stale(force=args.force, retrain=args.retrain)
+    for name in args.notebooks:
+        extra = {"retrain": True} if args.retrain and _takes_retrain(name) else {}
+        execute(name, parameters={**parameters, **extra})
     return 0
 
 

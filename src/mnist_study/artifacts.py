@@ -1,0 +1,68 @@
+"""Result files written so that a crash never leaves half of one, and re-saving the same thing gives the same bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mnist_study.distributed import is_chief
+
+
+def save_array(array: np.ndarray, path: str | Path) -> Path:
+    """np.save through a temporary file and a rename, so a crash never leaves half an array (chief only)."""
+    path = Path(path)
+    if not is_chief():
+        return path
+    temporary = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(temporary, array)
+    os.replace(temporary, path)
+    return path
+
+
+def copy_file_atomically(source: str | Path, path: str | Path) -> Path:
+    """Copy `source` to `path` through a temporary file and a rename (chief only)."""
+    path = Path(path)
+    if not is_chief():
+        return path
+    temporary = path.with_name(f".{path.name}.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def _renumber_shared_object_ids(config_json: bytes) -> bytes:
+    """Replace Keras' shared_object_id values (Python object addresses) by 0, 1, 2... in order of appearance."""
+    numbering: dict[str, int] = {}
+
+    def renumber(match: re.Match) -> str:
+        return f'"shared_object_id": {numbering.setdefault(match.group(1), len(numbering))}'
+
+    return re.sub(r'"shared_object_id": (\d+)', renumber, config_json.decode()).encode()
+
+
+def save_model_reproducibly(model, path: str | Path) -> Path:
+    """model.save, minus the save date, object addresses and zip timestamps: same weights, same bytes."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    rewritten = path.with_name(f".{path.stem}.rewritten.keras")
+    model.save(temporary)
+    with zipfile.ZipFile(temporary) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "metadata.json":
+                metadata = json.loads(content)
+                metadata.pop("date_saved", None)
+                content = json.dumps(metadata).encode()
+            elif item.filename == "config.json":
+                content = _renumber_shared_object_ids(content)
+            target.writestr(zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
+                            compress_type=zipfile.ZIP_DEFLATED)
+    temporary.unlink()
+    os.replace(rewritten, path)  # a crash above leaves the previous model file intact
+    return path

@@ -1,0 +1,378 @@
+"""Trained runs reused when nothing that shapes them changed.
+
+A run (one architecture, recipe, seed and data split) gets a *training fingerprint* over what can change its
+weights: the source of every module on the path from the data files to the trained weights and the test-set
+probabilities (found from the import graph, starting at `TRAINING_ENTRY_POINTS`), `requirements.txt`, the
+dataset's files, and the run's own settings. Plots, summaries, reports and a notebook's analysis are not part of
+it, so changing them re-runs a notebook without training.
+
+A run is looked up, in order, among the runs of this execution, the notebook's last published results (its
+metrics' `trained_runs`, with the test probabilities and models found by content digest under
+`results/probabilities/` and `results/models/`) and a local cache (`results/.run-cache/`, git-ignored), which
+keeps every finished run, so that a notebook interrupted after some runs resumes where it stopped.
+
+Why not joblib.Memory: it hashes the decorated function's own code, not the modules it calls (a change to
+models.py would not invalidate a run), it pickles the Keras model, and its store is no format to publish.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from mnist_study.distributed import is_chief
+from mnist_study.reporting import (
+    PACKAGE_DIR,
+    PROJECT_ROOT,
+    cpu_name,
+    git_commit,
+    imported_package_modules,
+    read_json,
+    uncommitted_inputs,
+    write_json,
+)
+
+# The functions a run's weights and test probabilities come out of; their modules, and every module those import,
+# make up the training code.
+TRAINING_ENTRY_POINTS = {
+    "data": "prepare_training_split",
+    "training": "train_model",
+    "inference": "predict_probabilities",
+}
+CACHE_FOLDER = ".run-cache"
+# The runner stages a notebook's outputs in a scratch folder and names the folder it publishes to here, so that a
+# notebook run by it reads the runs it published last time.
+PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
+
+
+def training_modules() -> list[str]:
+    """The package modules on the path to the trained weights: the entry points' modules and all they import."""
+    pending, found = set(TRAINING_ENTRY_POINTS), set()
+    while pending:
+        name = pending.pop()
+        found.add(name)
+        pending |= imported_package_modules((PACKAGE_DIR / f"{name}.py").read_text()) - found
+    return sorted(found)
+
+
+class _WithoutPackageImports(ast.NodeTransformer):
+    """Drops docstrings and the module paths of the package's own imports: moving a module, or rewording its
+    documentation, leaves what it computes, and so its digest, unchanged (the imported module is hashed too)."""
+
+    def _strip_docstring(self, node):
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip_docstring
+
+    def visit_ImportFrom(self, node):
+        if node.level > 0 or (node.module or "").split(".")[0] == PACKAGE_DIR.name:
+            return ast.ImportFrom(module="", names=node.names, level=0)
+        return node
+
+
+def code_digest(source: str) -> str:
+    """SHA-256 of what a module computes: its syntax tree, without comments, layout, docstrings or import paths."""
+    tree = _WithoutPackageImports().visit(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def training_code_fingerprint() -> str:
+    """One digest of the training code and the pinned packages (the same for every run)."""
+    digests = sorted(code_digest((PACKAGE_DIR / f"{name}.py").read_text()) for name in training_modules())
+    parts = {"modules": digests, "requirements": _sha256_file(PROJECT_ROOT / "requirements.txt")}
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def data_fingerprint(dataset: str) -> str:
+    from mnist_study.data import DEFAULT_DATA_DIR, check_dataset_name
+
+    folder = DEFAULT_DATA_DIR / check_dataset_name(dataset)["folder"]
+    digests = {path.name: _sha256_file(path) for path in sorted(folder.glob("*.gz"))}
+    return hashlib.sha256(json.dumps(digests).encode()).hexdigest()
+
+
+def run_settings(model_name: str, dataset: str, recipe, seed: int, validation_fraction: float,
+                 train_subset: int | None, model_kwargs: dict | None, num_classes: int) -> dict:
+    """Everything about one run, besides code and data, that can change its weights."""
+    return {"model": model_name, "model_kwargs": model_kwargs or {}, "num_classes": num_classes,
+            "dataset": dataset, "validation_fraction": validation_fraction, "train_subset": train_subset,
+            "seed": seed, "recipe": recipe.as_dict()}
+
+
+def training_fingerprint(settings: dict, code: str | None = None) -> str:
+    """The run's fingerprint: its settings, the training code and its dataset's files."""
+    parts = {"settings": settings, "code": code or training_code_fingerprint(),
+             "data": data_fingerprint(settings["dataset"])}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def array_digest(array: np.ndarray) -> str:
+    """SHA-256 of a float32 array's shape and bytes: how a run's test probabilities are found again."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return hashlib.sha256(repr(array.shape).encode() + array.tobytes()).hexdigest()
+
+
+@dataclass
+class TrainedRun:
+    """One trained model's record: what the notebooks use of a run, whether trained now or reused."""
+
+    fingerprint: str
+    settings: dict
+    history: dict[str, list[float]]  # per-epoch loss, accuracy, val_loss, val_accuracy, learning_rate
+    epochs_run: int
+    best_epoch: int  # 1-based epoch with the lowest validation loss
+    train_time_s: float  # the wall time of model.fit when it was trained
+    parameter_count: int
+    trained: dict  # provenance of the training: notebook, commit, CPU, start time
+    test_probabilities: np.ndarray | None = None  # float32 (n_test, n_classes), where the run was tested
+    model: object | None = None  # the keras.Model, when in memory
+    model_file: Path | None = None  # a saved copy (cache or published), byte for byte what is published
+    reused_from: str | None = None  # None: trained in this execution; else "published" or "cache"
+    digests: dict = field(default_factory=dict)  # test_probabilities and model file SHA-256
+    training_code: str = ""  # training_code_fingerprint() when it was trained (the runner's time estimates)
+
+    @property
+    def model_name(self) -> str:
+        return self.settings["model"]
+
+    @property
+    def seed(self) -> int:
+        return self.settings["seed"]
+
+    def keras_model(self):
+        """The trained model, loaded from its saved copy on first use."""
+        if self.model is None:
+            if self.model_file is None:
+                raise ValueError(f"{self.model_name} seed {self.seed}: no model kept for this run")
+            import keras
+
+            self.model = keras.models.load_model(self.model_file)
+        return self.model
+
+    def record(self) -> dict:
+        """JSON-ready, as published in a notebook's metrics (`trained_runs`)."""
+        return {"fingerprint": self.fingerprint, **self.settings, "parameter_count": self.parameter_count,
+                "epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "train_time_s": self.train_time_s,
+                "history": self.history, "trained": self.trained, "reused_from": self.reused_from,
+                "training_code": self.training_code,
+                "test_probabilities_sha256": self.digests.get("test_probabilities"),
+                "model_sha256": self.digests.get("model")}
+
+
+def _from_record(record: dict, reused_from: str) -> TrainedRun:
+    settings = {key: record[key] for key in ("model", "model_kwargs", "num_classes", "dataset",
+                                             "validation_fraction", "train_subset", "seed", "recipe")}
+    digests = {"test_probabilities": record.get("test_probabilities_sha256"), "model": record.get("model_sha256")}
+    return TrainedRun(record["fingerprint"], settings, record["history"], record["epochs_run"], record["best_epoch"],
+                      record["train_time_s"], record["parameter_count"], record["trained"], reused_from=reused_from,
+                      digests={key: value for key, value in digests.items() if value},
+                      training_code=record.get("training_code", ""))
+
+
+class ReuseSession:
+    """The runs of one notebook execution, and where earlier runs can be found."""
+
+    def __init__(self, notebook: str, published_dir: str | Path | None, cache_dir: str | Path | None,
+                 retrain: bool = False):
+        self.notebook = notebook
+        self.published_dir = Path(published_dir) if published_dir is not None else None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.retrain = retrain
+        self.runs: dict[str, TrainedRun] = {}  # this execution's, in the order first used
+        self.published: dict[str, dict] = {}
+        metrics = self.published_dir / "metrics" / f"{notebook}.json" if self.published_dir else None
+        if metrics is not None and metrics.is_file():
+            self.published = {record["fingerprint"]: record for record in read_json(metrics).get("trained_runs", [])}
+        self._probability_index: dict[str, tuple[Path, int]] | None = None
+        self._model_index: dict[str, Path] | None = None
+
+    # -- published results -------------------------------------------------------------------------------------
+
+    def _probabilities_by_digest(self) -> dict[str, tuple[Path, int]]:
+        if self._probability_index is None:
+            self._probability_index = {}
+            for path in sorted((self.published_dir / "probabilities").glob("*.npy")):
+                stack = np.load(path, mmap_mode="r")
+                for index in range(len(stack)):
+                    self._probability_index.setdefault(array_digest(stack[index]), (path, index))
+        return self._probability_index
+
+    def _models_by_digest(self) -> dict[str, Path]:
+        if self._model_index is None:
+            self._model_index = {_sha256_file(path): path
+                                 for path in sorted((self.published_dir / "models").glob("*.keras"))}
+        return self._model_index
+
+    def _published_run(self, fingerprint: str, need_test: bool, need_model: bool) -> TrainedRun | None:
+        record = self.published.get(fingerprint)
+        if record is None:
+            return None
+        run = _from_record(record, "published")
+        if digest := run.digests.get("test_probabilities"):
+            found = self._probabilities_by_digest().get(digest)
+            if found is not None:
+                path, index = found
+                run.test_probabilities = np.array(np.load(path, mmap_mode="r")[index], dtype=np.float32)
+        if digest := run.digests.get("model"):
+            run.model_file = self._models_by_digest().get(digest)
+        if (need_test and run.test_probabilities is None and run.model_file is None) \
+                or (need_model and run.model_file is None):
+            return None
+        return run
+
+    # -- local cache ---------------------------------------------------------------------------------------------
+
+    def _cached_run(self, fingerprint: str) -> TrainedRun | None:
+        folder = self.cache_dir / fingerprint if self.cache_dir else None
+        if folder is None or not (folder / "run.json").is_file():
+            return None
+        run = _from_record(read_json(folder / "run.json"), "cache")
+        if (folder / "model.keras").is_file():
+            run.model_file = folder / "model.keras"
+        if (folder / "test_probabilities.npy").is_file():
+            run.test_probabilities = np.load(folder / "test_probabilities.npy")
+        return run
+
+    def _store(self, run: TrainedRun) -> None:
+        """Keep `run` in the cache: written into a scratch folder, then renamed into place whole."""
+        if self.cache_dir is None or not is_chief():
+            return
+        from mnist_study.artifacts import save_array, save_model_reproducibly
+
+        folder = self.cache_dir / run.fingerprint
+        scratch = self.cache_dir / f".{run.fingerprint}.{os.getpid()}.tmp"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        if run.model is not None:
+            save_model_reproducibly(run.model, scratch / "model.keras")
+            run.digests["model"] = _sha256_file(scratch / "model.keras")
+        if run.test_probabilities is not None:
+            save_array(run.test_probabilities, scratch / "test_probabilities.npy")
+        write_json(run.record(), scratch / "run.json")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(scratch, folder)
+        if run.model is not None:
+            run.model_file = folder / "model.keras"
+
+    # -- the one entry -------------------------------------------------------------------------------------------
+
+    def find(self, fingerprint: str, need_test: bool, need_model: bool) -> TrainedRun | None:
+        """A run with this fingerprint that can serve the caller, or None: then it must be trained."""
+        candidates = [self.runs.get(fingerprint)]
+        if not self.retrain:
+            candidates += [self._published_run(fingerprint, need_test, need_model), self._cached_run(fingerprint)]
+        for run in candidates:
+            if run is None:
+                continue
+            has_model = run.model is not None or run.model_file is not None
+            if (need_model and not has_model) or (need_test and run.test_probabilities is None and not has_model):
+                continue
+            return run
+        return None
+
+    def add(self, run: TrainedRun, cache: bool) -> None:
+        if cache:
+            self._store(run)
+        self.runs.setdefault(run.fingerprint, run)
+
+    def trained_runs(self) -> list[dict]:
+        """Every run this execution used, for the notebook's metrics: trained here or reused, and from where."""
+        return [run.record() for run in self.runs.values()]
+
+    def summary(self) -> str:
+        reused = sum(run.reused_from is not None for run in self.runs.values())
+        return f"{len(self.runs)} training run(s): {len(self.runs) - reused} trained, {reused} reused"
+
+
+_session: ReuseSession | None = None
+
+
+def open_session(notebook: str, results_dir: str | Path, retrain: bool = False) -> ReuseSession:
+    """Start a notebook's reuse session: runs come from the published results and the local cache unless retrain."""
+    global _session
+    if not isinstance(retrain, bool):
+        raise ValueError(f"retrain: expected True or False, got {retrain!r}")
+    published = Path(os.environ.get(PUBLISHED_DIR_VARIABLE) or results_dir)
+    _session = ReuseSession(notebook, published, published / CACHE_FOLDER, retrain=retrain)
+    return _session
+
+
+def current_session() -> ReuseSession | None:
+    return _session
+
+
+def close_session() -> None:
+    global _session
+    _session = None
+
+
+def _training_provenance(notebook: str | None, started_at: datetime) -> dict:
+    import tensorflow as tf
+
+    return {"notebook": notebook, "commit": git_commit(), "uncommitted_inputs": uncommitted_inputs(),
+            "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+            "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
+            "started_at": started_at.astimezone(UTC).isoformat(timespec="seconds")}
+
+
+def _describe(run: TrainedRun) -> str:
+    trained = run.trained
+    commit = (trained.get("commit") or "unknown")[:10]
+    return (f"reused from the {run.reused_from}: trained by {trained.get('notebook')} at commit {commit} on "
+            f"{trained.get('cpu')} in {run.train_time_s:.0f} s, {run.epochs_run} epochs")
+
+
+def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, validation_fraction: float,
+                   train_subset: int | None = None, model_kwargs: dict | None = None, test_images=None,
+                   need_model: bool = False, log_prefix: str = "") -> TrainedRun:
+    """The run of `model_name` by `recipe` on `seed`'s split: reused when one with its fingerprint exists, else
+    trained (and, with `test_images`, its test probabilities predicted once) and kept for next time."""
+    from mnist_study.data import prepare_training_split
+    from mnist_study.inference import predict_probabilities
+    from mnist_study.models import input_side
+    from mnist_study.training import train_model
+
+    settings = run_settings(model_name, dataset, recipe, seed, validation_fraction, train_subset, model_kwargs,
+                            len(data.class_names))
+    code = training_code_fingerprint()
+    fingerprint = training_fingerprint(settings, code)
+    session = _session
+    need_test = test_images is not None
+    run = session.find(fingerprint, need_test, need_model) if session else None
+    changed = run is None  # trained now, or given test probabilities now: then (re-)cached
+    if run is not None and run.fingerprint not in session.runs:
+        print(f"{log_prefix}{_describe(run)}", flush=True)
+    if run is None:
+        started_at = datetime.now(UTC)
+        split = prepare_training_split(data, seed, input_side(model_name), validation_fraction, train_subset)
+        trained = train_model(model_name, split, recipe, seed=seed, model_kwargs=model_kwargs,
+                              num_classes=len(data.class_names), log_prefix=log_prefix)
+        run = TrainedRun(fingerprint, settings, trained.history, trained.epochs_run, trained.best_epoch,
+                         round(trained.wall_time_s, 2), trained.model.count_params(),
+                         _training_provenance(session.notebook if session else None, started_at), model=trained.model,
+                         training_code=code)
+    if need_test and run.test_probabilities is None:
+        # float32, as published: a reused run's metrics then equal a trained one's bit for bit.
+        run.test_probabilities = predict_probabilities(run.keras_model(), test_images).astype(np.float32)
+        changed = True
+    if run.test_probabilities is not None:
+        run.digests["test_probabilities"] = array_digest(run.test_probabilities)
+    if session is not None:
+        session.add(run, cache=changed)
+    return run
