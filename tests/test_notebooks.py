@@ -335,10 +335,14 @@ def _without_times(value):
     return value
 
 
-def test_a_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path):
-    execute("01_feedforward", results_dir=tmp_path, parameters=TINY)
+def test_a_retrained_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path):
+    # Over a copy of the published results, which it would otherwise reuse: retrain trains every run again.
+    for folder in ("metrics", "models", "predictions", "probabilities"):
+        shutil.copytree(tiny_results / folder, tmp_path / folder)
+    execute("01_feedforward", results_dir=tmp_path, parameters={**TINY, "retrain": True})
     first = read_json(tiny_results / "metrics" / "01_feedforward.json")
     second = read_json(tmp_path / "metrics" / "01_feedforward.json")
+    assert [run["reused_from"] for run in second["trained_runs"]] == [None] * len(first["trained_runs"])
     assert _without_times(first) == _without_times(second)
     # Saved models too: same weights, same bytes (no save date, object addresses or zip timestamps).
     for path in (tiny_results / "models").glob("mnist_feedforward*.keras"):

@@ -12,7 +12,7 @@ from mnist_study.data import DATASET_NAMES, Dataset, prepare_images, prepare_tra
 from mnist_study.distributed import is_chief
 from mnist_study.evaluation import classification_report, summarize_over_seeds
 from mnist_study.models import check_model_name, input_side
-from mnist_study.reuse import TrainedRun, train_or_reuse
+from mnist_study.reuse import TrainedRun, train_or_reuse, with_model
 from mnist_study.training import TrainingRecipe
 
 
@@ -81,8 +81,7 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
         print(f"== {model_name} on {config.dataset}, seed {seed}", flush=True)
         run = train_or_reuse(model_name, data, dataset=config.dataset, recipe=config.recipe, seed=seed,
                              validation_fraction=config.validation_fraction, train_subset=config.train_subset,
-                             model_kwargs=model_kwargs, test_images=test_images, need_model=result is None,
-                             log_prefix=f"   {model_name} s{seed} ")
+                             model_kwargs=model_kwargs, test_images=test_images, log_prefix=f"   {model_name} s{seed} ")
         report = classification_report(data.test_labels, run.test_probabilities, data.class_names)
         if result is None:
             result = ModelRuns(model_name, run.parameter_count, first=run, first_report=report)
@@ -133,10 +132,11 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
     if is_chief():
         for path in paths.values():
             path.parent.mkdir(parents=True, exist_ok=True)
-        if runs.first.model_file is not None:  # the cached or published copy: the same bytes, no re-save
-            copy_file_atomically(runs.first.model_file, paths["model"])
+        first = with_model(runs.first)
+        if first.model_file is not None:  # the cached or published copy: the same bytes, no re-save
+            copy_file_atomically(first.model_file, paths["model"])
         else:
-            save_model_reproducibly(runs.first.keras_model(), paths["model"])
+            save_model_reproducibly(first.model, paths["model"])
         save_array(runs.test_probabilities.argmax(axis=1).astype(np.uint8), paths["predictions"])
         save_array(np.stack(runs.seed_probabilities).astype(np.float32), paths["probabilities"])
     return {key: path.name for key, path in paths.items()}

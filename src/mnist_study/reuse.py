@@ -289,7 +289,7 @@ class ReuseSession:
     def add(self, run: TrainedRun, cache: bool) -> None:
         if cache:
             self._store(run)
-        self.runs.setdefault(run.fingerprint, run)
+        self.runs[run.fingerprint] = run  # a run trained again for its model replaces the record that had none
 
     def trained_runs(self) -> list[dict]:
         """Every run this execution used, for the notebook's metrics: trained here or reused, and from where."""
@@ -334,7 +334,8 @@ def _training_provenance(notebook: str | None, started_at: datetime) -> dict:
 def _describe(run: TrainedRun) -> str:
     trained = run.trained
     commit = (trained.get("commit") or "unknown")[:10]
-    return (f"reused from the {run.reused_from}: trained by {trained.get('notebook')} at commit {commit} on "
+    where = {"published": "the published results", "cache": "the local cache"}[run.reused_from]
+    return (f"reused from {where}: trained by {trained.get('notebook')} at commit {commit} on "
             f"{trained.get('cpu')} in {run.train_time_s:.0f} s, {run.epochs_run} epochs")
 
 
@@ -376,3 +377,25 @@ def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, va
     if session is not None:
         session.add(run, cache=changed)
     return run
+
+
+def with_model(run: TrainedRun) -> TrainedRun:
+    """`run` with its trained model at hand: in memory, or a saved copy found again; else the run is trained anew
+    (a run whose model was never kept, such as a curve point that becomes a final)."""
+    if run.model is not None or run.model_file is not None:
+        return run
+    from mnist_study.data import load_dataset, prepare_images
+    from mnist_study.models import input_side
+    from mnist_study.training import TrainingRecipe
+
+    settings = run.settings
+    data = load_dataset(settings["dataset"])
+    print(f"== {settings['model']} on {settings['dataset']}, seed {settings['seed']}: its model is needed",
+          flush=True)
+    test_images = prepare_images(data.test_images, input_side(settings["model"])) \
+        if run.test_probabilities is not None else None
+    return train_or_reuse(settings["model"], data, dataset=settings["dataset"],
+                          recipe=TrainingRecipe(**settings["recipe"]), seed=settings["seed"],
+                          validation_fraction=settings["validation_fraction"], train_subset=settings["train_subset"],
+                          model_kwargs=settings["model_kwargs"] or None, test_images=test_images, need_model=True,
+                          log_prefix=f"   {settings['model']} s{settings['seed']} ")

@@ -32,7 +32,7 @@ from pathlib import Path
 from mnist_study.distributed import is_chief
 from mnist_study.pending import declaration_problems, pending_entries, read_pending, write_pending
 from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
-from mnist_study.reuse import PUBLISHED_DIR_VARIABLE, training_code_fingerprint
+from mnist_study.reuse import CACHE_FOLDER, PUBLISHED_DIR_VARIABLE, training_code_fingerprint
 
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -162,11 +162,26 @@ def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name:
     papermill.execute_notebook(
         NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters={"results_dir": staged_results, **(parameters or {})},
         kernel_name=kernel_name, cwd=NOTEBOOK_DIR, log_output=True, progress_bar=False,
+        kernel_manager_class=_kernel_manager_logging_to(folder.parent / f"{name}.kernel.log"),
     )
     notebook = nbformat.read(executed, as_version=4)
     strip_volatile_metadata(notebook, staged_results, shown_results)
     nbformat.write(notebook, executed)
     render_html(notebook, folder / "html" / f"{name}.html")
+
+
+def _kernel_manager_logging_to(path: Path):
+    """A kernel manager whose kernel writes its own stderr to `path`: its start-up warnings, and the traceback of a
+    cell stopped by Ctrl-C, stay out of the console; what the notebook prints still reaches it (papermill logs it)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as log:  # the kernel keeps its own descriptor once started
+                return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": log})
+
+    return KernelLoggingToFile
 
 
 def parse_parameter(text: str):
@@ -183,7 +198,7 @@ def stale_results(results_dir: Path = RESULTS_DIR) -> dict[str, list[str]]:
     for name in existing_notebooks():
         path = results_dir / "metrics" / f"{name}.json"
         if not path.is_file():
-            problems[name] = [f"{path.relative_to(PROJECT_ROOT)} missing"]
+            problems[name] = [f"{os.path.relpath(path, PROJECT_ROOT)} missing"]
         elif changed := stale_inputs(read_json(path)):
             problems[name] = changed
     return problems
@@ -231,10 +246,13 @@ def _minutes(seconds: float | None) -> str:
     return "unknown" if seconds is None else f"{seconds / 60:.1f} min"
 
 
-def run_stale(force: bool = False, retrain: bool = False, results_dir: Path = RESULTS_DIR) -> int:
-    """`make all`: every stale notebook and what it feeds, in order, with progress and the time left; an early
-    stop says where it stopped and writes results/pending.json."""
-    plan = existing_notebooks() if force else planned_notebooks(list(stale_results(results_dir)), results_dir)
+def run_notebooks(names: list[str] | None = None, parameters: dict | None = None, force: bool = False,
+                  retrain: bool = False, results_dir: Path = RESULTS_DIR) -> int:
+    """`make all` (no `names`: every stale notebook and what it feeds, in order) or the notebooks named, with
+    progress and the time left; an early stop says where it stopped and writes results/pending.json."""
+    force = force or bool(names)
+    plan = names or (existing_notebooks() if force else planned_notebooks(list(stale_results(results_dir)),
+                                                                            results_dir))
     training_code = training_code_fingerprint()
     estimates = {name: expected_seconds(name, training_code, retrain, results_dir) for name in plan}
     previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -252,20 +270,23 @@ def run_stale(force: bool = False, retrain: bool = False, results_dir: Path = RE
                   + (" and more (notebooks without a last run)" if None in left else "")
                   + f"; {_minutes(time.monotonic() - started)} so far", flush=True)
             current = name
-            execute(name, results_dir, parameters={"retrain": True} if retrain and _takes_retrain(name) else None)
+            extra = {"retrain": True} if retrain and _takes_retrain(name) else {}
+            execute(name, results_dir, parameters={**(parameters or {}), **extra})
             current = None
     except (KeyboardInterrupt, Stopped, Exception) as error:
         if current is None:
             raise
-        reason = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else (
+        # Ctrl-C reaches the kernel too, which then fails the cell with its own KeyboardInterrupt.
+        interrupted = isinstance(error, KeyboardInterrupt) or getattr(error, "ename", None) == "KeyboardInterrupt"
+        reason = "interrupted (Ctrl-C)" if interrupted else (
             str(error) if isinstance(error, Stopped) else _failure_line(error))
         still = stale_results(results_dir)
         write_pending(pending_entries(still, results_dir), results_dir)
         print(f"\nstopped in {current}: {reason}", file=sys.stderr)
-        print(f"results/ is untouched for {current}: nothing of this attempt was published; runs it finished are "
-              f"kept in results/.run-cache and are reused next time", file=sys.stderr)
-        print(f"still stale (results/pending.json): {', '.join(still) or 'none'}", file=sys.stderr)
-        return 130 if isinstance(error, KeyboardInterrupt) else 1
+        print(f"results/ is untouched for {current}: nothing of this attempt was published; the runs it finished "
+              f"are kept in {CACHE_FOLDER}/ under results/ and are reused when it runs again", file=sys.stderr)
+        print(f"still stale (written to results/pending.json): {', '.join(still) or 'none'}", file=sys.stderr)
+        return 130 if interrupted else 1
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     write_pending(pending_entries(stale_results(results_dir), results_dir), results_dir)
@@ -328,12 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.notebooks if name not in existing_notebooks()]
     if unknown:
         parser.error(f"unknown notebook(s) {unknown}; expected some of {existing_notebooks()}")
-    if not args.notebooks:
-        return run_stale(force=args.force, retrain=args.retrain)
-    for name in args.notebooks:
-        extra = {"retrain": True} if args.retrain and _takes_retrain(name) else {}
-        execute(name, parameters={**parameters, **extra})
-    return 0
+    return run_notebooks(args.notebooks, parameters, force=args.force, retrain=args.retrain)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""results/pending.json: make check-results passes only when it lists exactly the stale notebooks, and both
+READMEs say what is pending first; a run that stops early names where, and declares what is still stale."""
+
+import json
+
+import papermill
+import pytest
+
+from mnist_study import run_notebook
+from mnist_study.pending import notice, read_pending, with_notice
+from mnist_study.reporting import input_fingerprint
+from mnist_study.run_notebook import check, existing_notebooks, run_notebooks
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results folder in which only 00's metrics are fresh: every other notebook is stale (its metrics missing)."""
+    (tmp_path / "metrics").mkdir()
+    metrics = {"notebook": "00_data_exploration", "provenance": {"commit": None, "wall_time_s": 12.0},
+               "fingerprint": input_fingerprint("00_data_exploration")}
+    (tmp_path / "metrics" / "00_data_exploration.json").write_text(json.dumps(metrics))
+    (tmp_path / "README.md").write_text("# Results\n\nThe table.\n")
+    return tmp_path
+
+
+def _declare(results, names):
+    entries = {name: {"stale_since": "uncommitted changes", "results_commit": None, "changed": ["x (changed)"]}
+               for name in names}
+    (results / "pending.json").write_text(json.dumps({"notebooks": entries}))
+    (results / "README.md").write_text(with_notice((results / "README.md").read_text(), entries))
+
+
+def test_an_exact_declaration_passes(results, capsys):
+    stale = existing_notebooks()[1:]
+    _declare(results, stale)
+    assert check(results) == 0
+    assert "results are up to date for 1 notebook(s); re-run declared pending for 01_feedforward" \
+        in capsys.readouterr().out
+
+
+def test_a_stale_notebook_missing_from_the_declaration_fails(results, capsys):
+    _declare(results, existing_notebooks()[1:-1])
+    assert check(results) == 1
+    out = capsys.readouterr().out
+    assert "stale: results of 09_summary: " in out and "(not declared in results/pending.json)" in out
+    assert "01_feedforward" not in out
+
+
+def test_a_fresh_notebook_in_the_declaration_fails(results, capsys):
+    _declare(results, existing_notebooks())
+    assert check(results) == 1
+    assert "results/pending.json lists 00_data_exploration, but its results are fresh; run 'make pending'" \
+        in capsys.readouterr().out
+
+
+def test_no_declaration_fails_naming_every_stale_notebook(results, capsys):
+    assert check(results) == 1
+    out = capsys.readouterr().out
+    assert all(f"stale: results of {name}:" in out for name in existing_notebooks()[1:])
+
+
+def test_a_readme_without_the_notice_fails(results, capsys):
+    _declare(results, existing_notebooks()[1:])
+    (results / "README.md").write_text("# Results\n\nThe table.\n")
+    assert check(results) == 1
+    assert "its pending notice does not match results/pending.json" in capsys.readouterr().out
+
+
+def test_the_notice_sits_under_the_title_and_goes_when_nothing_is_pending():
+    pending = {"03_cnn_architectures": {"stale_since": "0123456789abcdef"}}
+    text = with_notice("# Results\n\nThe table.\n", pending)
+    assert text.startswith("# Results\n\n<!-- pending-rerun -->\n> **Re-run pending.**")
+    assert "> - `03_cnn_architectures`, stale since commit `0123456789`" in text and text.endswith("The table.\n")
+    assert with_notice(text, pending) == text  # idempotent
+    assert with_notice(text, {}) == "# Results\n\nThe table.\n" and notice({}) == ""
+
+
+def test_a_failing_notebook_stops_the_run_and_declares_what_is_stale(results, monkeypatch, capsys):
+    ran = []
+
+    def execute(name, results_dir, parameters=None):
+        ran.append(name)
+        error = papermill.PapermillExecutionError(0, 1, "", "ValueError", "epochs: expected a positive integer", [])
+        raise error
+
+    monkeypatch.setattr(run_notebook, "execute", execute)
+    assert run_notebooks(results_dir=results) == 1
+    assert ran == ["01_feedforward"]  # 00 is fresh: skipped; the first failure stops the run
+    err = capsys.readouterr().err
+    assert "stopped in 01_feedforward: failed with ValueError: epochs: expected a positive integer" in err
+    assert "results/ is untouched for 01_feedforward" in err
+    assert "still stale (written to results/pending.json): 01_feedforward, 02_lenet5" in err
+    assert list(read_pending(results)) == existing_notebooks()[1:]
+    assert check(results) == 0  # the declaration it wrote is exact
+    assert "Traceback" not in err
+
+
+def test_an_interrupt_ends_with_a_few_lines_and_status_130(results, monkeypatch, capsys):
+    def execute(name, results_dir, parameters=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_notebook, "execute", execute)
+    assert run_notebooks(results_dir=results) == 130
+    err = capsys.readouterr().err
+    assert "stopped in 01_feedforward: interrupted (Ctrl-C)" in err and len(err.strip().splitlines()) == 3
+
+
+def test_progress_names_the_position_and_the_time_left(results, monkeypatch, capsys):
+    metrics = {"notebook": "01_feedforward", "provenance": {"commit": None, "wall_time_s": 600.0},
+               "fingerprint": {"notebooks/01_feedforward.ipynb": "old"},
+               "trained_runs": [{"train_time_s": 500.0, "reused_from": None, "training_code": "old code"},
+                                {"train_time_s": 100.0, "reused_from": "published", "training_code": "old code"}]}
+    (results / "metrics" / "01_feedforward.json").write_text(json.dumps(metrics))
+    monkeypatch.setattr(run_notebook, "execute", lambda name, results_dir, parameters=None: None)
+    monkeypatch.setattr(run_notebook, "training_code_fingerprint", lambda: "old code")
+    assert run_notebooks(["01_feedforward", "02_lenet5"], results_dir=results) == 0
+    out = capsys.readouterr().out
+    # Training code unchanged: the 500 s it trained are reused; 02 has no last run.
+    assert "==> [1/2] 01_feedforward: expected 1.7 min (from its last run); time left for the whole run about " \
+           "1.7 min and more (notebooks without a last run)" in out
+    assert "==> [2/2] 02_lenet5: expected unknown" in out
+    monkeypatch.setattr(run_notebook, "training_code_fingerprint", lambda: "new code")
+    assert run_notebooks(["01_feedforward"], results_dir=results) == 0
+    assert "expected 11.7 min" in capsys.readouterr().out  # all of it trains again: 600 s + the 100 s reused

@@ -1,0 +1,136 @@
+"""Reuse end to end, in a scratch copy of the project: a change to plots.py re-runs a training notebook without
+training and with the same metrics, bit for bit; a change to training.py retrains; a run interrupted after its
+first training run resumes from the cache."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mnist_study.reporting import PROJECT_ROOT
+from mnist_study.reuse import PUBLISHED_DIR_VARIABLE
+
+pytestmark = pytest.mark.notebook
+# One recipe candidate: nothing is screened, so each seed is one training run.
+TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "recipe_candidates": ["adam_cosine"]}
+
+
+@pytest.fixture
+def project(tmp_path):
+    """The package, notebooks and pins copied (the data linked), with an empty results/."""
+    root = tmp_path / "project"
+    for folder in ("src", "notebooks"):
+        shutil.copytree(PROJECT_ROOT / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(PROJECT_ROOT / "requirements.txt", root / "requirements.txt")
+    (root / "data").symlink_to(PROJECT_ROOT / "data")
+    (root / "results").mkdir()
+    return root
+
+
+def _command(root, *arguments, parameters=TINY):
+    options = [item for name, value in parameters.items() for item in ("-p", name, json.dumps(value))]
+    return [sys.executable, "-m", "mnist_study.run_notebook", *arguments, *options]
+
+
+def _environment(root):
+    environment = {**os.environ, "PYTHONPATH": str(root / "src")}  # the kernel imports the copy too
+    environment.pop(PUBLISHED_DIR_VARIABLE, None)
+    return environment
+
+
+def _run(root, *arguments, parameters=TINY):
+    done = subprocess.run(_command(root, *arguments, parameters=parameters), cwd=root, env=_environment(root),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _metrics(root, name="01_feedforward"):
+    return json.loads((root / "results" / "metrics" / f"{name}.json").read_text())
+
+
+def _reused(metrics):
+    return [run["reused_from"] for run in metrics["trained_runs"]]
+
+
+def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(project):
+    _run(project, "01_feedforward")
+    first = _metrics(project)
+    assert _reused(first) == [None]
+    model = project / "results" / "models" / "mnist_feedforward.keras"
+    probabilities = project / "results" / "probabilities" / "mnist_feedforward.npy"
+    saved = model.read_bytes(), probabilities.read_bytes()
+
+    with open(project / "src" / "mnist_study" / "plots.py", "a") as plots:
+        plots.write("\n\n")  # whitespace: the notebook is stale, its training is not
+    check = subprocess.run(_command(project, "--check", parameters={}), cwd=project, env=_environment(project),
+                           capture_output=True, text=True)
+    assert check.returncode == 1 and "stale: results of 01_feedforward: src/mnist_study/plots.py (changed)" \
+        in check.stdout
+    done = _run(project, "01_feedforward")
+    assert "reused from the published results: trained by 01_feedforward" in (
+        project / "results" / "notebooks" / "01_feedforward.ipynb").read_text()
+    assert "==> [1/1] 01_feedforward: expected" in done.stdout
+    second = _metrics(project)
+    assert _reused(second) == ["published"]
+    assert json.dumps(second["models"]) == json.dumps(first["models"])  # every metric, bit for bit
+    assert json.dumps(second["recipe_screen"]) == json.dumps(first["recipe_screen"])
+    # The reused run keeps the provenance of the run that trained it.
+    assert second["trained_runs"][0]["trained"] == first["trained_runs"][0]["trained"]
+    assert (model.read_bytes(), probabilities.read_bytes()) == saved
+
+    with open(project / "src" / "mnist_study" / "training.py", "a") as training:
+        training.write("\n# a comment only: what the code computes is the same\n")
+    _run(project, "01_feedforward")
+    assert _reused(_metrics(project)) == ["published"]
+
+    with open(project / "src" / "mnist_study" / "training.py", "a") as training:
+        training.write("\nSTEPS_PER_EXECUTION = 1\n")  # code: every run trains again
+    _run(project, "01_feedforward")
+    third = _metrics(project)
+    assert _reused(third) == [None] and third["trained_runs"][0]["fingerprint"] != first["trained_runs"][0][
+        "fingerprint"]
+    assert third["models"]["feedforward"]["test_accuracy"] == first["models"]["feedforward"]["test_accuracy"]
+
+    _run(project, "01_feedforward", "--retrain")
+    assert _reused(_metrics(project)) == [None]
+
+
+def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished_runs(project):
+    # Two seeds of a CNN on a few thousand images: the second trains long enough to be interrupted.
+    parameters = {**TINY, "seeds": [0, 1], "epochs": 12, "train_subset": 4000, "models": ["cnn_minimal"],
+                  "screen_model": "cnn_minimal", "early_stopping_patience": 12}
+    runner = subprocess.Popen(_command(project, "01_feedforward", parameters=parameters), cwd=project,
+                              env=_environment(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # its own process group, as a terminal's Ctrl-C reaches
+    cache = project / "results" / ".run-cache"
+    try:
+        deadline = time.monotonic() + 600
+        while not list(cache.glob("*/run.json")) and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert runner.poll() is None, "the notebook ended before its first run was cached"
+        os.killpg(runner.pid, signal.SIGINT)
+        _, err = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.returncode == 130, err
+    assert "stopped in 01_feedforward: interrupted (Ctrl-C)" in err and "Traceback" not in err
+    assert "results/ is untouched for 01_feedforward" in err
+    assert "still stale (written to results/pending.json): 00_data_exploration, 01_feedforward" in err
+    assert not (project / "results" / "metrics").exists() and not (project / "results" / ".staging" /
+                                                                   "01_feedforward").exists()
+    pending = json.loads((project / "results" / "pending.json").read_text())["notebooks"]
+    assert "01_feedforward" in pending
+    assert len(list(cache.glob("*/run.json"))) == 1
+
+    _run(project, "01_feedforward", parameters=parameters)
+    metrics = _metrics(project)
+    assert [(run["seed"], run["reused_from"]) for run in metrics["trained_runs"]] == [(0, "cache"), (1, None)]
+    assert "01_feedforward" not in json.loads((project / "results" / "pending.json").read_text())["notebooks"]

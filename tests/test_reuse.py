@@ -1,0 +1,146 @@
+"""Training fingerprints: what changes them and what does not; a session finds runs in memory, published results
+and the cache, and only where they can serve the caller."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnist_study.reuse import (
+    ReuseSession,
+    TrainedRun,
+    array_digest,
+    code_digest,
+    run_settings,
+    training_fingerprint,
+    training_modules,
+)
+from mnist_study.training import TrainingRecipe
+
+SOURCE = '''"""Module docstring."""
+from mnist_study.models import build_model
+
+
+def train(x):
+    """Train."""
+    return build_model(x) + 1  # a comment
+'''
+
+
+def test_code_digest_ignores_comments_docstrings_layout_and_import_paths():
+    moved = SOURCE.replace("from mnist_study.models import", "from mnist_study.core.models import")
+    reworded = SOURCE.replace('"""Train."""', '"""Train the model, reworded."""').replace("# a comment", "")
+    relative = SOURCE.replace("from mnist_study.models import", "from .models import")
+    assert code_digest(SOURCE) == code_digest(moved) == code_digest(reworded) == code_digest(relative)
+    assert code_digest(SOURCE) == code_digest(SOURCE.replace("return build_model(x) + 1", "return (build_model(x)\n"
+                                                                                           "        + 1)"))
+
+
+def test_code_digest_changes_with_what_the_code_computes():
+    assert code_digest(SOURCE) != code_digest(SOURCE.replace("+ 1", "+ 2"))
+    assert code_digest(SOURCE) != code_digest(SOURCE.replace("import build_model", "import build_model as build")
+                                              .replace("return build_model", "return build"))
+    assert code_digest(SOURCE) != code_digest(SOURCE.replace("from mnist_study.models", "from keras"))
+
+
+def test_the_training_code_is_found_from_the_import_graph():
+    modules = training_modules()
+    # The entry points' modules and what they import, and nothing that only reports or plots.
+    assert {"data", "training", "inference", "models", "augmentation", "distributed"} <= set(modules)
+    assert not {"plots", "evaluation", "experiment", "summary", "reporting", "reuse", "recipe_screen"} & set(modules)
+
+
+def test_the_entry_points_are_where_the_fingerprint_looks():
+    from mnist_study import data, inference, training
+    from mnist_study.reuse import TRAINING_ENTRY_POINTS
+
+    for module in (data, inference, training):
+        name = module.__name__.rsplit(".", 1)[1]
+        assert getattr(module, TRAINING_ENTRY_POINTS[name]).__module__ == module.__name__
+
+
+def _settings(**changes):
+    arguments = {"model_name": "cnn_minimal", "dataset": "mnist", "recipe": TrainingRecipe(epochs=2), "seed": 0,
+                 "validation_fraction": 0.1, "train_subset": 300, "model_kwargs": None, "num_classes": 10}
+    return run_settings(**{**arguments, **changes})
+
+
+def test_every_setting_of_a_run_is_in_its_fingerprint():
+    base = training_fingerprint(_settings(), code="c")
+    assert base == training_fingerprint(_settings(), code="c")
+    variants = [_settings(seed=1), _settings(model_name="cnn_deep"), _settings(recipe=TrainingRecipe(epochs=3)),
+                _settings(recipe=TrainingRecipe(epochs=2, augmentation="digits")), _settings(train_subset=None),
+                _settings(validation_fraction=0.2), _settings(model_kwargs={"dropout_rate": 0.3}),
+                _settings(dataset="fashion_mnist")]
+    fingerprints = {training_fingerprint(settings, code="c") for settings in variants}
+    assert len(fingerprints) == len(variants) and base not in fingerprints
+    assert training_fingerprint(_settings(), code="other code") != base
+
+
+def _run(fingerprint="f" * 64, probabilities=None) -> TrainedRun:
+    settings = _settings()
+    run = TrainedRun(fingerprint, settings, {"val_accuracy": [0.5, 0.6], "val_loss": [1.0, 0.9]}, 2, 2, 1.5, 100,
+                     {"notebook": "01_feedforward", "commit": "abc"}, test_probabilities=probabilities)
+    if probabilities is not None:
+        run.digests["test_probabilities"] = array_digest(probabilities)
+    return run
+
+
+def test_a_published_run_is_found_with_its_probabilities_by_content(tmp_path):
+    probabilities = np.random.default_rng(0).random((2, 50, 10)).astype(np.float32)
+    (tmp_path / "probabilities").mkdir()
+    np.save(tmp_path / "probabilities" / "mnist_cnn_minimal.npy", probabilities)
+    published = _run(probabilities=probabilities[1])
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "01_feedforward.json").write_text(json.dumps({"trained_runs": [published.record()]}))
+    session = ReuseSession("01_feedforward", tmp_path, tmp_path / "cache")
+    found = session.find(published.fingerprint, need_test=True, need_model=False)
+    assert found.reused_from == "published" and found.history == published.history
+    np.testing.assert_array_equal(found.test_probabilities, probabilities[1])
+    # No model was published for it: a caller that needs one gets nothing, and must train.
+    assert session.find(published.fingerprint, need_test=True, need_model=True) is None
+    assert session.find("0" * 64, need_test=False, need_model=False) is None
+    # Another notebook's published runs are not this one's.
+    assert ReuseSession("02_lenet5", tmp_path, None).find(published.fingerprint, False, False) is None
+    # retrain: nothing is reused.
+    assert ReuseSession("01_feedforward", tmp_path, None, retrain=True).find(published.fingerprint, False, False) \
+        is None
+
+
+def test_a_published_run_whose_probabilities_are_gone_is_not_reused(tmp_path):
+    published = _run(probabilities=np.ones((50, 10), dtype=np.float32) / 10)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "probabilities").mkdir()
+    (tmp_path / "metrics" / "01_feedforward.json").write_text(json.dumps({"trained_runs": [published.record()]}))
+    session = ReuseSession("01_feedforward", tmp_path, None)
+    assert session.find(published.fingerprint, need_test=True, need_model=False) is None
+    assert session.find(published.fingerprint, need_test=False, need_model=False).reused_from == "published"
+
+
+def test_a_cached_run_is_written_whole_and_found_again(tmp_path):
+    session = ReuseSession("01_feedforward", tmp_path, tmp_path / "cache")
+    run = _run(probabilities=np.full((50, 10), 0.1, dtype=np.float32))
+    session.add(run, cache=True)
+    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == [run.fingerprint]  # no scratch left
+    again = ReuseSession("01_feedforward", tmp_path, tmp_path / "cache")
+    found = again.find(run.fingerprint, need_test=True, need_model=False)
+    assert found.reused_from == "cache" and found.train_time_s == 1.5 and found.trained == run.trained
+    np.testing.assert_array_equal(found.test_probabilities, run.test_probabilities)
+    assert again.find(run.fingerprint, need_test=False, need_model=True) is None  # it kept no model
+
+
+def test_the_session_summary_counts_trained_and_reused_runs(tmp_path):
+    session = ReuseSession("01_feedforward", None, None)
+    session.add(_run("a" * 64), cache=False)
+    reused = _run("b" * 64)
+    reused.reused_from = "cache"
+    session.add(reused, cache=False)
+    assert session.summary() == "2 training run(s): 1 trained, 1 reused"
+    assert [record["reused_from"] for record in session.trained_runs()] == [None, "cache"]
+
+
+def test_retrain_must_be_a_boolean(tmp_path):
+    from mnist_study.reuse import open_session
+
+    with pytest.raises(ValueError, match="retrain: expected True or False, got 'yes'"):
+        open_session("01_feedforward", tmp_path, retrain="yes")
