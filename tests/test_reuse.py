@@ -144,3 +144,35 @@ def test_retrain_must_be_a_boolean(tmp_path):
 
     with pytest.raises(ValueError, match="retrain: expected True or False, got 'yes'"):
         open_session("01_feedforward", tmp_path, retrain="yes")
+
+
+def test_a_computation_is_reused_until_its_inputs_change(tmp_path):
+    from mnist_study.reuse import computation_fingerprint
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"accuracy": [0.5, 0.75]}
+
+    images = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    inputs = {"images": images, "k": [1, 5]}
+    session = ReuseSession("08_label_errors_and_new_writers", tmp_path, tmp_path / "cache")
+    assert session.computed("curve", ["few_labels"], inputs, compute) == {"accuracy": [0.5, 0.75]}
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "08_label_errors_and_new_writers.json").write_text(
+        json.dumps({"computations": session.computation_records()}))
+    again = ReuseSession("08_label_errors_and_new_writers", tmp_path, tmp_path / "cache")
+    assert again.computed("curve", ["few_labels"], inputs, compute) == {"accuracy": [0.5, 0.75]} and len(calls) == 1
+    assert again.computation_records()["curve"]["reused_from"] == "published"
+    changed = {"images": images + 1, "k": [1, 5]}
+    assert computation_fingerprint(["few_labels"], changed) != computation_fingerprint(["few_labels"], inputs)
+    again.computed("curve", ["few_labels"], changed, compute)
+    assert len(calls) == 2
+    # The cache keeps it too, for a notebook interrupted before it published.
+    cached = ReuseSession("08_label_errors_and_new_writers", None, tmp_path / "cache")
+    cached.computed("curve", ["few_labels"], changed, compute)
+    assert len(calls) == 2 and cached.computation_records()["curve"]["reused_from"] == "cache"
+    ReuseSession("08_label_errors_and_new_writers", tmp_path, tmp_path / "cache", retrain=True).computed(
+        "curve", ["few_labels"], inputs, compute)
+    assert len(calls) == 3

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,9 +54,10 @@ CACHE_FOLDER = ".run-cache"
 PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
 
 
-def training_modules() -> list[str]:
-    """The package modules on the path to the trained weights: the entry points' modules and all they import."""
-    pending, found = set(TRAINING_ENTRY_POINTS), set()
+def training_modules(roots: list[str] | None = None) -> list[str]:
+    """The package modules on the path to the trained weights: the entry points' modules (or `roots`) and all
+    they import."""
+    pending, found = set(roots or TRAINING_ENTRY_POINTS), set()
     while pending:
         name = pending.pop()
         found.add(name)
@@ -92,9 +94,9 @@ def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def training_code_fingerprint() -> str:
-    """One digest of the training code and the pinned packages (the same for every run)."""
-    digests = sorted(code_digest((PACKAGE_DIR / f"{name}.py").read_text()) for name in training_modules())
+def training_code_fingerprint(roots: list[str] | None = None) -> str:
+    """One digest of the training code (or of `roots` and what they import) and the pinned packages."""
+    digests = sorted(code_digest((PACKAGE_DIR / f"{name}.py").read_text()) for name in training_modules(roots))
     parts = {"modules": digests, "requirements": _sha256_file(PROJECT_ROOT / "requirements.txt")}
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
@@ -185,6 +187,24 @@ def _from_record(record: dict, reused_from: str) -> TrainedRun:
                       training_code=record.get("training_code", ""))
 
 
+def _input_digest(value) -> object:
+    """A JSON-able stand-in for one input of a computation: files and arrays by content, the rest as they are."""
+    if isinstance(value, Path):
+        return {"file_sha256": _sha256_file(value)}
+    if isinstance(value, np.ndarray):
+        return {"array_sha256": hashlib.sha256(repr((value.shape, value.dtype.str)).encode()
+                                               + np.ascontiguousarray(value).tobytes()).hexdigest()}
+    return value
+
+
+def computation_fingerprint(modules: list[str], inputs: dict) -> str:
+    """The fingerprint of a computation other than a training run (a fine-tuning study): the code of `modules`
+    and what they import, the pinned packages, and its inputs."""
+    parts = {"code": training_code_fingerprint(modules),
+             "inputs": {name: _input_digest(value) for name, value in sorted(inputs.items())}}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 class ReuseSession:
     """The runs of one notebook execution, and where earlier runs can be found."""
 
@@ -195,10 +215,14 @@ class ReuseSession:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.retrain = retrain
         self.runs: dict[str, TrainedRun] = {}  # this execution's, in the order first used
+        self.computations: dict[str, dict] = {}  # other trained computations, by name
         self.published: dict[str, dict] = {}
+        self.published_computations: dict[str, dict] = {}
         metrics = self.published_dir / "metrics" / f"{notebook}.json" if self.published_dir else None
         if metrics is not None and metrics.is_file():
-            self.published = {record["fingerprint"]: record for record in read_json(metrics).get("trained_runs", [])}
+            published = read_json(metrics)
+            self.published = {record["fingerprint"]: record for record in published.get("trained_runs", [])}
+            self.published_computations = published.get("computations", {})
         self._probability_index: dict[str, tuple[Path, int]] | None = None
         self._model_index: dict[str, Path] | None = None
 
@@ -291,13 +315,46 @@ class ReuseSession:
             self._store(run)
         self.runs[run.fingerprint] = run  # a run trained again for its model replaces the record that had none
 
+    def computed(self, name: str, modules: list[str], inputs: dict, compute):
+        """The JSON-able result of `compute()`, a computation that trains (fine-tuning, say): reused from the
+        published results or the cache when its code (`modules` and what they import) and `inputs` did not change."""
+        fingerprint = computation_fingerprint(modules, inputs)
+        published = self.published_computations.get(name, {})
+        cached = self.cache_dir / "computations" / f"{fingerprint}.json" if self.cache_dir else None
+        if not self.retrain and published.get("fingerprint") == fingerprint:
+            record = {**published, "reused_from": "published"}
+        elif not self.retrain and cached is not None and cached.is_file():
+            record = {**read_json(cached), "reused_from": "cache"}
+        else:
+            started_at, start = datetime.now(UTC), time.perf_counter()
+            value = compute()
+            record = {"fingerprint": fingerprint, "value": value, "reused_from": None,
+                      "computed": {**_training_provenance(self.notebook, started_at),
+                                   "wall_time_s": round(time.perf_counter() - start, 1)}}
+            if cached is not None and is_chief():
+                write_json(record, cached)
+        if record["reused_from"]:
+            provenance = record["computed"]
+            print(f"{name}: reused from the {record['reused_from']} (computed at commit "
+                  f"{(provenance.get('commit') or 'unknown')[:10]} in {provenance['wall_time_s']:.0f} s)", flush=True)
+        self.computations[name] = record
+        return record["value"]
+
+    def computation_records(self) -> dict[str, dict]:
+        return self.computations
+
     def trained_runs(self) -> list[dict]:
         """Every run this execution used, for the notebook's metrics: trained here or reused, and from where."""
         return [run.record() for run in self.runs.values()]
 
     def summary(self) -> str:
         reused = sum(run.reused_from is not None for run in self.runs.values())
-        return f"{len(self.runs)} training run(s): {len(self.runs) - reused} trained, {reused} reused"
+        text = f"{len(self.runs)} training run(s): {len(self.runs) - reused} trained, {reused} reused"
+        if self.computations:
+            again = sum(record["reused_from"] is not None for record in self.computations.values())
+            text += f"; {len(self.computations)} other computation(s): {len(self.computations) - again} run, " \
+                    f"{again} reused"
+        return text
 
 
 _session: ReuseSession | None = None
