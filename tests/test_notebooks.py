@@ -140,7 +140,7 @@ def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
         assert screen["rows"][0]["source"] == upstream[dataset]
         assert screen["rows"][0]["val_accuracy"] == \
             upstream_metrics["models"]["cnn_batchnorm"]["runs"][0]["best_val_accuracy"]
-        assert [row["precision"] for row in screen["rows"]] == ["mixed_bfloat16", "float32", "float32"]
+        assert [row["precision"] for row in screen["rows"]] == ["float32", "float32", "float32"]
         best = max(row["val_accuracy"] for row in screen["rows"])
         chosen_row = next(row for row in screen["rows"] if row["architecture"] == screen["chosen"])
         assert chosen_row["val_accuracy"] >= best - screen["tolerance"]
