@@ -27,7 +27,8 @@ def project(tmp_path):
     for folder in ("src", "notebooks"):
         shutil.copytree(PROJECT_ROOT / folder, root / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copy(PROJECT_ROOT / "requirements.txt", root / "requirements.txt")
+    for name in ("requirements.txt", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, root / name)
     (root / "data").symlink_to(PROJECT_ROOT / "data")
     (root / "results").mkdir()
     return root

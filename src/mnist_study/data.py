@@ -12,7 +12,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 # src/mnist_study/data.py -> project root / data
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+# The project folder, the nearest above this file that has a pyproject.toml, so that the module may move.
+PROJECT_DIR = next((folder for folder in Path(__file__).resolve().parents if (folder / "pyproject.toml").is_file()),
+                   Path(__file__).resolve().parents[2])
+DEFAULT_DATA_DIR = PROJECT_DIR / "data"
 
 IMAGE_MAGIC = 0x00000803  # IDX: unsigned byte, 3 dimensions
 LABEL_MAGIC = 0x00000801  # IDX: unsigned byte, 1 dimension
