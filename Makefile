@@ -51,13 +51,14 @@ check-results: $(INSTALLED) ## Fail naming any stale result that results/pending
 	$(BIN)/python -m mnist_study.run_notebook --check
 
 bench: $(INSTALLED) ## Benchmark throughput, FLOP/s, time to accuracy, memory (writes results/benchmarks/)
-	$(BIN)/python -m mnist_study.benchmark
+	$(BIN)/python -m mnist_study.bench.benchmark
 
 demo: $(INSTALLED) ## Serve the drawing demo on http://127.0.0.1:7860 (loopback only; DEMO_PORT=8000 for another port)
 	$(BIN)/python -m mnist_study.demo --port $(DEMO_PORT)
 
-lint: $(INSTALLED) ## ruff on the package, tests and notebooks
+lint: $(INSTALLED) ## ruff on the package, tests and notebooks; import-linter on the direction of imports
 	$(BIN)/ruff check src tests notebooks
+	$(BIN)/lint-imports
 
 lock: ## Re-pin requirements.txt from requirements.in in a scratch environment
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from mnist_study.data import load_dataset  # noqa: E402
+from mnist_study.core.data import load_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_study.augmentation import MAX_SHIFT_PIXELS, augment_batch, augmented_batches, augmented_examples
-from mnist_study.training import TrainingRecipe
+from mnist_study.core.augmentation import MAX_SHIFT_PIXELS, augment_batch, augmented_batches, augmented_examples
+from mnist_study.core.training import TrainingRecipe
 
 
 @pytest.fixture(scope="module")

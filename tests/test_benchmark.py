@@ -2,10 +2,10 @@
 
 import pytest
 
-from mnist_study.benchmark_report import markdown_section, splice_section
-from mnist_study.models import build_model
-from mnist_study.summary import BENCHMARK_END, BENCHMARK_START
-from mnist_study.training_cost import forward_flops_per_image
+from mnist_study.bench.benchmark_report import markdown_section, splice_section
+from mnist_study.core.models import build_model
+from mnist_study.pipeline.summary import BENCHMARK_END, BENCHMARK_START
+from mnist_study.pipeline.training_cost import forward_flops_per_image
 
 
 def test_lenet5_flops_by_hand():
@@ -62,7 +62,7 @@ def test_section_is_spliced_between_markers(tmp_path):
 def test_models_are_built_in_the_asked_precision_and_the_policy_restored():
     import keras
 
-    from mnist_study.benchmark import build_in_precision
+    from mnist_study.bench.measure import build_in_precision
 
     before = keras.mixed_precision.global_policy().name
     model = build_in_precision("lenet5", "mixed_bfloat16")
@@ -72,7 +72,7 @@ def test_models_are_built_in_the_asked_precision_and_the_policy_restored():
 
 
 def test_cpu_features_are_read_from_the_flags_line():
-    from mnist_study.benchmark_epochs import cpu_features
+    from mnist_study.bench.benchmark_epochs import cpu_features
 
     cpuinfo = "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512f avx512_bf16 sse\n"
     assert cpu_features(cpuinfo) == {"avx2": True, "avx512f": True, "avx512_bf16": True, "avx512_vnni": False,
@@ -81,7 +81,7 @@ def test_cpu_features_are_read_from_the_flags_line():
 
 
 def test_lever_section_gives_ratios_against_the_study_set_up():
-    from mnist_study.benchmark_epochs import LEVERS, as_json, lever_markdown
+    from mnist_study.bench.benchmark_epochs import LEVERS, as_json, lever_markdown
 
     table = {"cnn_batchnorm": {lever: 1000.0 for lever in LEVERS}}
     table["cnn_batchnorm"]["batch 256"] = 1500.0
@@ -105,7 +105,7 @@ def test_run_together_returns_each_json_line_and_kills_the_rest_on_failure():
 
     import pytest
 
-    from mnist_study.benchmark_workers import run_together
+    from mnist_study.bench.benchmark_workers import run_together
 
     say = [sys.executable, "-c", "import json; print('noise'); print(json.dumps({'value': 1}))"]
     assert run_together([(say, None), (say, None)], timeout_s=60) == [{"value": 1}, {"value": 1}]
@@ -118,8 +118,8 @@ def test_run_together_returns_each_json_line_and_kills_the_rest_on_failure():
 
 
 def test_the_bench_times_the_recipe_notebook_03_chose(tmp_path):
-    from mnist_study.benchmark import STUDY_METRICS, study_recipe
-    from mnist_study.reporting import read_json
+    from mnist_study.bench.benchmark import STUDY_METRICS, study_recipe
+    from mnist_study.pipeline.reporting import read_json
 
     recorded = read_json(STUDY_METRICS)["provenance"]["parameters"]
     recipe = study_recipe()
@@ -131,19 +131,19 @@ def test_the_bench_times_the_recipe_notebook_03_chose(tmp_path):
 
 def test_every_lever_times_the_same_images_per_epoch(monkeypatch):
     """A fixed step count would give batch 128 a quarter of batch 512's images per epoch (and flatter the larger)."""
-    import mnist_study.benchmark as benchmark
-    from mnist_study.benchmark_epochs import epoch_throughput
+    import mnist_study.bench.measure as measure
+    from mnist_study.bench.benchmark_epochs import epoch_throughput
 
-    counts, prepared = [], benchmark.prepared_mnist
-    monkeypatch.setattr(benchmark, "prepared_mnist", lambda side, count: counts.append(count) or prepared(side, count))
-    monkeypatch.setattr(benchmark, "steady_images_per_s", lambda model, images_per_epoch, *args, **kwargs: 0.0)
+    counts, prepared = [], measure.prepared_mnist
+    monkeypatch.setattr(measure, "prepared_mnist", lambda side, count: counts.append(count) or prepared(side, count))
+    monkeypatch.setattr(measure, "steady_images_per_s", lambda model, images_per_epoch, *args, **kwargs: 0.0)
     for batch_size in (128, 512):
         epoch_throughput("feedforward", batch_size=batch_size, images_per_epoch=1024)
     assert counts == [1024, 1024]
 
 
 def test_stolen_cpu_time_is_the_steal_share_between_two_readings():
-    from mnist_study.benchmark_epochs import stolen_share
+    from mnist_study.bench.benchmark_epochs import stolen_share
 
     # user nice system idle iowait irq softirq steal guest guest_nice: 400 jiffies pass, 100 of them stolen.
     before = "cpu  1000 0 100 5000 0 0 0 50 0 0"

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist_study.best_models import (
+from mnist_study.core.training import TrainingRecipe
+from mnist_study.pipeline.best_models import (
     architecture_of,
     augmentation_gains,
     budget_config,
@@ -19,8 +20,7 @@ from mnist_study.best_models import (
     final_point,
     upstream_runs,
 )
-from mnist_study.experiment import ExperimentConfig
-from mnist_study.training import TrainingRecipe
+from mnist_study.pipeline.experiment import ExperimentConfig
 
 UPSTREAM = ExperimentConfig(dataset="fashion_mnist", seeds=[0, 1, 2], recipe=TrainingRecipe(
     epochs=10, lr_schedule="warmup_cosine", optimizer="adamw", weight_decay=0.05, early_stopping_patience=3,

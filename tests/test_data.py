@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from mnist_study.data import (
+from mnist_study.core.data import (
     DATASET_NAMES,
     DEFAULT_DATA_DIR,
     DatasetError,

@@ -11,9 +11,9 @@ import pytest
 from conftest import free_local_port
 from PIL import Image
 
-from mnist_study import demo
-from mnist_study.demo import NO_INPUT, classify_drawing, default_model, load_model, predict_image
-from mnist_study.predict import DEFAULT_MODEL, MODEL_DIR
+from mnist_study.app import demo
+from mnist_study.app.demo import NO_INPUT, classify_drawing, default_model, load_model, predict_image
+from mnist_study.app.predict import DEFAULT_MODEL, MODEL_DIR
 
 SERVER_START_TIMEOUT_S = 120
 
@@ -93,7 +93,7 @@ def test_the_server_answers_over_http(mnist, tmp_path):
     Image.new("L", (64, 64), 255).save(blank)
     port = free_local_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = subprocess.Popen([sys.executable, "-m", "mnist_study.demo", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "mnist_study.app.demo", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S

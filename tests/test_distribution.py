@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from mnist_study.distributed import distribution_strategy
+from mnist_study.core.distributed import distribution_strategy
 
 # Logical devices must be configured before TensorFlow initializes its runtime, so this runs in a fresh process.
 SCRIPT = textwrap.dedent("""
@@ -15,10 +15,10 @@ SCRIPT = textwrap.dedent("""
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from mnist_study.data import load_dataset
-    from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.distributed import distribution_strategy
-    from mnist_study.training import TrainingRecipe, train_model
+    from mnist_study.core.data import load_dataset
+    from mnist_study.pipeline.experiment import ExperimentConfig, prepare_split
+    from mnist_study.core.distributed import distribution_strategy
+    from mnist_study.core.training import TrainingRecipe, train_model
     data = load_dataset("mnist")
     split = prepare_split(data, ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1),
                                                       train_subset=2000), 0, 28)

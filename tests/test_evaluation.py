@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_score, recall_score
 
-from mnist_study.evaluation import (
+from mnist_study.analysis.evaluation import (
     accuracy_coverage,
     apply_temperature,
     classification_report,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_study.few_labels import ARMS, FewLabelRecipe, draw_per_class, few_label_curve, gap_closed
+from mnist_study.analysis.few_labels import ARMS, FewLabelRecipe, draw_per_class, few_label_curve, gap_closed
 
 
 def test_draws_take_k_per_class_and_hold_out_the_rest():
@@ -23,15 +23,15 @@ def test_recipe_is_checked():
 
 
 def test_curve_on_a_small_saved_model(tmp_path, mnist):
-    from mnist_study.data import prepare_images
-    from mnist_study.inference import predict_probabilities
-    from mnist_study.training import TrainingRecipe, train_model
+    from mnist_study.core.data import prepare_images
+    from mnist_study.core.inference import predict_probabilities
+    from mnist_study.core.training import TrainingRecipe, train_model
 
     # A feedforward network trained briefly on MNIST stands in for the study's CNN; "new writers" are MNIST
     # test digits here, which is enough to check the bookkeeping.
     images, labels = mnist.train_images[:2000], mnist.train_labels[:2000]
     split_images = prepare_images(images)
-    from mnist_study.data import Split
+    from mnist_study.core.data import Split
 
     split = Split(split_images[:1600], labels[:1600], split_images[1600:], labels[1600:])
     model = train_model("feedforward", split, TrainingRecipe(epochs=2), seed=0).model

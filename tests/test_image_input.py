@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_study import image_input
-from mnist_study.image_input import MAX_SIDE, ImageError, load_image, read_image
-from mnist_study.predict import DEFAULT_MODEL, MODEL_DIR, classify
+from mnist_study.app import image_input
+from mnist_study.app.image_input import MAX_SIDE, ImageError, load_image, read_image
+from mnist_study.app.predict import DEFAULT_MODEL, MODEL_DIR, classify
 
 INDICES = [0, 1, 4]  # a 7, a 2 and a 4 that the committed model gets right as they are
 EXIF_ORIENTATION = 0x0112

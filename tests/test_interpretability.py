@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_study.interpretability import (
+from mnist_study.analysis.interpretability import (
     embed_2d,
     feature_maps,
     first_layer_filters,
@@ -12,7 +12,7 @@ from mnist_study.interpretability import (
     ink_share,
     penultimate_features,
 )
-from mnist_study.models import build_model
+from mnist_study.core.models import build_model
 
 
 @pytest.fixture(scope="module")

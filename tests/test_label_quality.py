@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_study.label_quality import accuracy_without, consensus_probabilities, label_issues
+from mnist_study.analysis.label_quality import accuracy_without, consensus_probabilities, label_issues
 
 
 def _crafted(n=2000, classes=10, flips=40, seed=0):

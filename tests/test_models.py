@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_study.models import MODEL_BUILDERS, build_feedforward, build_model, input_side
+from mnist_study.core.models import MODEL_BUILDERS, build_feedforward, build_model, input_side
 
 EXPECTED_PARAMETERS = {
     "feedforward": 109_386,  # seeds' "simple NN"
@@ -64,7 +64,7 @@ def test_unknown_model_name():
 def test_saved_models_are_byte_identical_and_load_back(tmp_path):
     import keras
 
-    from mnist_study.artifacts import save_model_reproducibly
+    from mnist_study.pipeline.artifacts import save_model_reproducibly
 
     def fresh_model():
         # As in a re-run of a notebook: same layer names, same weights, but other Python objects, whose

@@ -8,9 +8,9 @@ import textwrap
 import pytest
 from conftest import free_local_port
 
-from mnist_study.benchmark_workers import run_together
-from mnist_study.distributed import ClusterConfigError, is_chief, read_cluster_config
-from mnist_study.run_notebook import execute
+from mnist_study.bench.benchmark_workers import run_together
+from mnist_study.core.distributed import ClusterConfigError, is_chief, read_cluster_config
+from mnist_study.pipeline.run_notebook import execute
 
 WORKER_TIMEOUT_S = 300
 
@@ -19,11 +19,11 @@ WORKER_TIMEOUT_S = 300
 SCRIPT = textwrap.dedent("""
     import hashlib, json, sys
     import numpy as np
-    from mnist_study import plots
-    from mnist_study.data import load_dataset
-    from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.reporting import write_json
-    from mnist_study.training import TrainingRecipe, train_model
+    from mnist_study.pipeline import plots
+    from mnist_study.core.data import load_dataset
+    from mnist_study.pipeline.experiment import ExperimentConfig, prepare_split
+    from mnist_study.pipeline.reporting import write_json
+    from mnist_study.core.training import TrainingRecipe, train_model
     strategy = sys.argv[2]
     recipe = TrainingRecipe(epochs=2, batch_size=64, strategy=strategy)
     config = ExperimentConfig(dataset="mnist", seeds=[0], recipe=recipe, train_subset=2000)
@@ -92,7 +92,7 @@ def test_who_is_the_chief():
 
 
 def test_multi_worker_without_tf_config_is_refused(monkeypatch):
-    from mnist_study.distributed import _multi_worker_strategy
+    from mnist_study.core.distributed import _multi_worker_strategy
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     _multi_worker_strategy.cache_clear()

@@ -8,9 +8,9 @@ import numpy as np
 import papermill
 import pytest
 
-from mnist_study.recipe_screen import RECIPE_CANDIDATES
-from mnist_study.reporting import PROJECT_ROOT, read_json, stale_inputs
-from mnist_study.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
+from mnist_study.pipeline.recipe_screen import RECIPE_CANDIDATES
+from mnist_study.pipeline.reporting import PROJECT_ROOT, read_json, stale_inputs
+from mnist_study.pipeline.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 
 TINY = {"seeds": [0], "epochs": 2, "train_subset": 300}  # 2 epochs: the warm-up candidate needs one to decay
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
@@ -125,8 +125,8 @@ def test_summary_builds_table_and_readmes(tiny_results):
 
 
 def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
-    from mnist_study.best_models import final_point
-    from mnist_study.data import load_dataset
+    from mnist_study.core.data import load_dataset
+    from mnist_study.pipeline.best_models import final_point
 
     metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
     upstream = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
@@ -196,7 +196,7 @@ def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
 
 def test_a_final_that_is_the_upstream_runs_is_reused_not_retrained(tiny_results, tmp_path):
     """When validation prefers 04's own runs, 06 reuses their probabilities: no model is trained or saved for it."""
-    from mnist_study.data import load_dataset
+    from mnist_study.core.data import load_dataset
 
     inputs = tmp_path / "inputs"
     for folder in ("metrics", "probabilities", "predictions"):
@@ -253,7 +253,7 @@ def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
 
 
 def test_label_errors_and_new_writers(tiny_results):
-    from mnist_study.data import load_dataset
+    from mnist_study.core.data import load_dataset
 
     metrics = read_json(tiny_results / "metrics" / "08_label_errors_and_new_writers.json")
     chosen = read_json(tiny_results / "metrics" / "07_interpretability.json")["per_dataset"]
@@ -357,7 +357,7 @@ def test_a_retrained_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path
 def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from mnist_study.run_notebook import strip_volatile_metadata
+    from mnist_study.pipeline.run_notebook import strip_volatile_metadata
 
     parameters = new_code_cell("seeds = [0]", metadata={"tags": ["injected-parameters"]}, id="a1b2c3d4")
     noisy = new_code_cell("import tensorflow", outputs=[
@@ -377,7 +377,7 @@ def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
 
 
 def test_runner_parameters_parse_like_papermill():
-    from mnist_study.run_notebook import main, parse_parameter
+    from mnist_study.pipeline.run_notebook import main, parse_parameter
 
     assert parse_parameter("3") == 3 and parse_parameter("[0, 1]") == [0, 1] and parse_parameter("null") is None
     assert parse_parameter("multi_worker") == "multi_worker"

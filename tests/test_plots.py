@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist_study import plots
-from mnist_study.evaluation import classification_report, expected_calibration_error
+from mnist_study.analysis.evaluation import classification_report, expected_calibration_error
+from mnist_study.pipeline import plots
 
 CLASSES = [str(digit) for digit in range(10)]
 

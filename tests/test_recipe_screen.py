@@ -2,10 +2,10 @@
 
 import pytest
 
-from mnist_study.data import Dataset
-from mnist_study.experiment import ExperimentConfig
-from mnist_study.recipe_screen import RECIPE_CANDIDATES, candidate_recipe, screen_markdown, screen_recipes
-from mnist_study.training import TrainingRecipe
+from mnist_study.core.data import Dataset
+from mnist_study.core.training import TrainingRecipe
+from mnist_study.pipeline.experiment import ExperimentConfig
+from mnist_study.pipeline.recipe_screen import RECIPE_CANDIDATES, candidate_recipe, screen_markdown, screen_recipes
 
 BASE = TrainingRecipe(epochs=2, batch_size=64, early_stopping_patience=2, precision="float32")
 

@@ -3,8 +3,8 @@
 import json
 import os
 
-from mnist_study import reporting
-from mnist_study.reporting import default_inputs, package_dependencies
+from mnist_study.pipeline import reporting
+from mnist_study.pipeline.reporting import default_inputs, package_dependencies
 
 
 def _module_names(notebook):

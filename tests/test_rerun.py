@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from mnist_study.reporting import PROJECT_ROOT
-from mnist_study.reuse import PUBLISHED_DIR_VARIABLE
+from mnist_study.pipeline.reporting import PROJECT_ROOT
+from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
 
 pytestmark = pytest.mark.notebook
 # One recipe candidate: nothing is screened, so each seed is one training run.
@@ -36,7 +36,7 @@ def project(tmp_path):
 
 def _command(root, *arguments, parameters=TINY):
     options = [item for name, value in parameters.items() for item in ("-p", name, json.dumps(value))]
-    return [sys.executable, "-m", "mnist_study.run_notebook", *arguments, *options]
+    return [sys.executable, "-m", "mnist_study.pipeline.run_notebook", *arguments, *options]
 
 
 def _environment(root):

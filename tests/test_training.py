@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist_study.data import prepare_images, stratified_subset, train_validation_split
-from mnist_study.training import TrainingRecipe, build_optimizer, learning_rate_schedule, train_model
+from mnist_study.core.data import prepare_images, stratified_subset, train_validation_split
+from mnist_study.core.training import TrainingRecipe, build_optimizer, learning_rate_schedule, train_model
 
 
 @pytest.fixture(scope="module")

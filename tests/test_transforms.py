@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mnist_study.generalization import load_uci_digits
-from mnist_study.transforms import CORRUPTION_STRENGTHS, corrupt, to_mnist_format
+from mnist_study.analysis.generalization import load_uci_digits
+from mnist_study.core.transforms import CORRUPTION_STRENGTHS, corrupt, to_mnist_format
 
 CENTRE = 13.5  # centre of a 28x28 field in pixel coordinates
 

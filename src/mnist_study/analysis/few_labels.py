@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from mnist_study.data import prepare_images
-from mnist_study.inference import predict_probabilities
-from mnist_study.models import build_model
-from mnist_study.training import set_seed
+from mnist_study.core.data import prepare_images
+from mnist_study.core.inference import predict_probabilities
+from mnist_study.core.models import build_model
+from mnist_study.core.training import set_seed
 
 ARMS = ["as is", "fine-tuned", "from scratch"]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.artifacts import copy_file_atomically, save_array, save_model_reproducibly
-from mnist_study.data import DATASET_NAMES, Dataset, prepare_images, prepare_training_split
-from mnist_study.distributed import is_chief
-from mnist_study.evaluation import classification_report, summarize_over_seeds
-from mnist_study.models import check_model_name, input_side
-from mnist_study.reuse import TrainedRun, train_or_reuse, with_model
-from mnist_study.training import TrainingRecipe
+from mnist_study.analysis.evaluation import classification_report, summarize_over_seeds
+from mnist_study.core.data import DATASET_NAMES, Dataset, prepare_images, prepare_training_split
+from mnist_study.core.distributed import is_chief
+from mnist_study.core.models import check_model_name, input_side
+from mnist_study.core.training import TrainingRecipe
+from mnist_study.pipeline.artifacts import copy_file_atomically, save_array, save_model_reproducibly
+from mnist_study.pipeline.reuse import TrainedRun, train_or_reuse, with_model
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,8 @@ def prepare_split(data: Dataset, config: ExperimentConfig, seed: int, side: int)
 
 
 def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kwargs: dict | None = None) -> ModelRuns:
-    """Train `model_name` once per seed, or reuse a run whose training inputs did not change (mnist_study.reuse);
-    each trained model touches the test set once."""
+    """Train `model_name` once per seed, or reuse a run whose training inputs did not change
+    (mnist_study.pipeline.reuse); each trained model touches the test set once."""
     check_model_name(model_name)
     test_images = prepare_images(data.test_images, input_side(model_name))
     result = None

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from mnist_study.transforms import MNIST_BOX, MNIST_SIDE, to_mnist_format
+from mnist_study.core.transforms import MNIST_BOX, MNIST_SIDE, to_mnist_format
 
 MAX_SIDE = 512  # px: larger images are reduced first, so the work below is bounded (the result is 28x28 anyway)
 BACKGROUND_SIDE = 96  # px: the lighting is estimated on a small copy; it varies slowly across the image

@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.distributed import is_chief
-from mnist_study.reporting import (
+from mnist_study.core.distributed import is_chief
+from mnist_study.pipeline.reporting import (
     PACKAGE_DIR,
     PROJECT_ROOT,
     cpu_name,
     git_commit,
-    imported_package_modules,
+    module_path,
+    package_closure,
     read_json,
     uncommitted_inputs,
     write_json,
@@ -44,9 +45,9 @@ from mnist_study.reporting import (
 # The functions a run's weights and test probabilities come out of; their modules, and every module those import,
 # make up the training code.
 TRAINING_ENTRY_POINTS = {
-    "data": "prepare_training_split",
-    "training": "train_model",
-    "inference": "predict_probabilities",
+    "core.data": "prepare_training_split",
+    "core.training": "train_model",
+    "core.inference": "predict_probabilities",
 }
 CACHE_FOLDER = ".run-cache"
 # The runner stages a notebook's outputs in a scratch folder and names the folder it publishes to here, so that a
@@ -56,13 +57,10 @@ PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
 
 def training_modules(roots: list[str] | None = None) -> list[str]:
     """The package modules on the path to the trained weights: the entry points' modules (or `roots`) and all
-    they import."""
-    pending, found = set(roots or TRAINING_ENTRY_POINTS), set()
-    while pending:
-        name = pending.pop()
-        found.add(name)
-        pending |= imported_package_modules((PACKAGE_DIR / f"{name}.py").read_text()) - found
-    return sorted(found)
+    they import, less packages' __init__ files that define nothing (so that moving a module changes nothing)."""
+    found = package_closure(set(roots or TRAINING_ENTRY_POINTS))
+    return sorted(name for name in found
+                  if module_path(name).name != "__init__.py" or code_digest(module_path(name).read_text()) != EMPTY)
 
 
 class _WithoutPackageImports(ast.NodeTransformer):
@@ -76,7 +74,13 @@ class _WithoutPackageImports(ast.NodeTransformer):
             node.body = body[1:] or [ast.Pass()]
         return self.generic_visit(node)
 
-    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip_docstring
+    visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip_docstring
+
+    def visit_Module(self, node):
+        if node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:]  # a module may be empty: a package's __init__ with only its docstring
+        return self.generic_visit(node)
 
     def visit_ImportFrom(self, node):
         if node.level > 0 or (node.module or "").split(".")[0] == PACKAGE_DIR.name:
@@ -90,19 +94,22 @@ def code_digest(source: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
+EMPTY = code_digest("")
+
+
 def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def training_code_fingerprint(roots: list[str] | None = None) -> str:
     """One digest of the training code (or of `roots` and what they import) and the pinned packages."""
-    digests = sorted(code_digest((PACKAGE_DIR / f"{name}.py").read_text()) for name in training_modules(roots))
+    digests = sorted(code_digest(module_path(name).read_text()) for name in training_modules(roots))
     parts = {"modules": digests, "requirements": _sha256_file(PROJECT_ROOT / "requirements.txt")}
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def data_fingerprint(dataset: str) -> str:
-    from mnist_study.data import DEFAULT_DATA_DIR, check_dataset_name
+    from mnist_study.core.data import DEFAULT_DATA_DIR, check_dataset_name
 
     folder = DEFAULT_DATA_DIR / check_dataset_name(dataset)["folder"]
     digests = {path.name: _sha256_file(path) for path in sorted(folder.glob("*.gz"))}
@@ -277,7 +284,7 @@ class ReuseSession:
         """Keep `run` in the cache: written into a scratch folder, then renamed into place whole."""
         if self.cache_dir is None or not is_chief():
             return
-        from mnist_study.artifacts import save_array, save_model_reproducibly
+        from mnist_study.pipeline.artifacts import save_array, save_model_reproducibly
 
         folder = self.cache_dir / run.fingerprint
         scratch = self.cache_dir / f".{run.fingerprint}.{os.getpid()}.tmp"
@@ -401,10 +408,10 @@ def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, va
                    need_model: bool = False, log_prefix: str = "") -> TrainedRun:
     """The run of `model_name` by `recipe` on `seed`'s split: reused when one with its fingerprint exists, else
     trained (and, with `test_images`, its test probabilities predicted once) and kept for next time."""
-    from mnist_study.data import prepare_training_split
-    from mnist_study.inference import predict_probabilities
-    from mnist_study.models import input_side
-    from mnist_study.training import train_model
+    from mnist_study.core.data import prepare_training_split
+    from mnist_study.core.inference import predict_probabilities
+    from mnist_study.core.models import input_side
+    from mnist_study.core.training import train_model
 
     settings = run_settings(model_name, dataset, recipe, seed, validation_fraction, train_subset, model_kwargs,
                             len(data.class_names))
@@ -441,9 +448,9 @@ def with_model(run: TrainedRun) -> TrainedRun:
     (a run whose model was never kept, such as a curve point that becomes a final)."""
     if run.model is not None or run.model_file is not None:
         return run
-    from mnist_study.data import load_dataset, prepare_images
-    from mnist_study.models import input_side
-    from mnist_study.training import TrainingRecipe
+    from mnist_study.core.data import load_dataset, prepare_images
+    from mnist_study.core.models import input_side
+    from mnist_study.core.training import TrainingRecipe
 
     settings = run.settings
     data = load_dataset(settings["dataset"])

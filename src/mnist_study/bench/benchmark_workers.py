@@ -3,7 +3,7 @@
 Each worker is a fresh process with its own TF_CONFIG; the global batch is split between them. On one machine
 the workers share its cores, so the point is what the all-reduce costs, not a speed-up.
 
-    python -m mnist_study.benchmark_workers          # prints the JSON it measures
+    python -m mnist_study.bench.benchmark_workers          # prints the JSON it measures
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ TIMEOUT_S = 600
 WORKER = textwrap.dedent("""
     import json, statistics, sys, time
     import keras
-    from mnist_study.data import load_dataset, prepare_images
-    from mnist_study.distributed import distribution_strategy
-    from mnist_study.models import build_model
-    from mnist_study.training import set_seed
+    from mnist_study.core.data import load_dataset, prepare_images
+    from mnist_study.core.distributed import distribution_strategy
+    from mnist_study.core.models import build_model
+    from mnist_study.core.training import set_seed
     model_name, images_count, epochs, strategy_name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     strategy = distribution_strategy(strategy_name)
     set_seed(0)

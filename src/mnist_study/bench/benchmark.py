@@ -1,12 +1,11 @@
 """Benchmark of the study's own code: throughput, FLOP/s against the machine's matmul peak, time to accuracy.
 
-    python -m mnist_study.benchmark            # what `make bench` runs; writes results/benchmarks/
+    python -m mnist_study.bench.benchmark            # what `make bench` runs; writes results/benchmarks/
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import resource
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.benchmark_epochs import (
+from mnist_study.bench.benchmark_epochs import (
     PROFILED_MODELS,
     as_json,
     cpu_features,
@@ -29,10 +28,11 @@ from mnist_study.benchmark_epochs import (
     stolen_share,
     xla_probe,
 )
-from mnist_study.benchmark_report import markdown_section, splice_section, throughput_figure
-from mnist_study.benchmark_workers import worker_throughput
-from mnist_study.reporting import PROJECT_ROOT, provenance, write_json
-from mnist_study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
+from mnist_study.bench.benchmark_report import markdown_section, splice_section, throughput_figure
+from mnist_study.bench.benchmark_workers import worker_throughput
+from mnist_study.bench.measure import build_in_precision, mnist_dataset, prepared_mnist, steady_images_per_s
+from mnist_study.pipeline.reporting import PROJECT_ROOT, provenance, write_json
+from mnist_study.pipeline.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
 STUDY_METRICS = PROJECT_ROOT / "results" / "metrics" / "03_cnn_architectures.json"  # records the recipe 03 chose
@@ -59,53 +59,6 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10, dtype: str = "float3
     return 2 * size**3 / min(timings) / 1e9
 
 
-@functools.cache
-def _mnist():
-    # Loaded and verified once per process: every model's throughput run starts from the same images.
-    from mnist_study.data import load_dataset
-
-    return load_dataset("mnist")
-
-
-def prepared_mnist(side: int, count: int):
-    """The first `count` MNIST training images, prepared at `side` pixels, and their labels."""
-    from mnist_study.data import prepare_images
-
-    data = _mnist()
-    return prepare_images(data.train_images[:count], side), data.train_labels[:count]
-
-
-def build_in_precision(model_name: str, precision: str):
-    """build_model under the Keras dtype policy `precision`, leaving the global policy as it was."""
-    import keras
-
-    from mnist_study.models import build_model
-
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        return build_model(model_name)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-
-
-def steady_images_per_s(model, images_per_epoch: int, *fit_args, **fit_kwargs) -> float:
-    """Median training images/s over the epochs of one `model.fit` after the first (tracing, allocation)."""
-    import keras
-
-    seconds: list[float] = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.clock = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.clock)
-
-    model.fit(*fit_args, verbose=0, callbacks=[EpochTimer()], **fit_kwargs)
-    return statistics.median(images_per_epoch / value for value in seconds[1:])
-
-
 def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 40, blocks: int = 5,
                      deterministic: bool = True, precision: str = "float32") -> dict:
     """Steady-state training images/s and inference images/s of one model.
@@ -115,8 +68,8 @@ def model_throughput(model_name: str, batch_size: int = 128, block_steps: int = 
     """
     import keras
 
-    from mnist_study.models import input_side
-    from mnist_study.training import set_seed
+    from mnist_study.core.models import input_side
+    from mnist_study.core.training import set_seed
 
     if deterministic:
         set_seed(0)
@@ -172,8 +125,8 @@ def build_keras_reference():
 
 def study_recipe(metrics_path: Path = STUDY_METRICS):
     """The training recipe notebook 03 chose on validation, as its committed metrics record it."""
-    from mnist_study.experiment import config_from_parameters
-    from mnist_study.reporting import read_json
+    from mnist_study.pipeline.experiment import config_from_parameters
+    from mnist_study.pipeline.reporting import read_json
 
     return config_from_parameters(read_json(metrics_path)["provenance"]["parameters"]).recipe
 
@@ -187,12 +140,12 @@ def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, m
     """
     import keras
 
-    from mnist_study.experiment import ExperimentConfig, prepare_split
-    from mnist_study.training import TrainingRecipe, build_optimizer, set_seed
+    from mnist_study.core.training import TrainingRecipe, build_optimizer, set_seed
+    from mnist_study.pipeline.experiment import ExperimentConfig, prepare_split
 
     set_seed(0)
     config = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1))
-    split = prepare_split(_mnist(), config, 0, 28)
+    split = prepare_split(mnist_dataset(), config, 0, 28)
     if recipe == "study":
         chosen = study_recipe()
         batch_size, smoothing = chosen.batch_size, chosen.label_smoothing
@@ -235,7 +188,7 @@ def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, m
 
 
 def dataset_loading_seconds(repeats: int = 3) -> dict:
-    from mnist_study.data import load_dataset
+    from mnist_study.core.data import load_dataset
 
     timings = {}
     for name in ("mnist", "fashion_mnist"):
@@ -250,7 +203,7 @@ def dataset_loading_seconds(repeats: int = 3) -> dict:
 
 def _in_fresh_process(arguments: list[str]) -> dict:
     """Run this module with `arguments` in a new interpreter (TF settings cannot be undone in-process)."""
-    completed = subprocess.run([sys.executable, "-m", "mnist_study.benchmark", *arguments],
+    completed = subprocess.run([sys.executable, "-m", "mnist_study.bench.benchmark", *arguments],
                                capture_output=True, text=True, check=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -283,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    from mnist_study.plots import save_figure
+    from mnist_study.pipeline.plots import save_figure
 
     started_at, start = datetime.now(UTC), time.perf_counter()
     counters_at_start = read_cpu_counters()

@@ -36,7 +36,7 @@ def forward_flops_per_image(model) -> int:
 
 def architecture_forward_flops(names) -> dict[str, int]:
     """Forward FLOPs per image of each named architecture, at its default input shape."""
-    from mnist_study.models import build_model
+    from mnist_study.core.models import build_model
 
     return {name: forward_flops_per_image(build_model(name)) for name in names}
 
@@ -117,7 +117,7 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 def committed_training_cost(forward_flops: dict[str, int], metrics_dir: Path) -> dict[str, dict]:
     """training_flops over the metrics JSON files in `metrics_dir` (results/metrics: the committed runs)."""
-    from mnist_study.data import load_dataset
+    from mnist_study.core.data import load_dataset
 
     metrics = {path.stem: json.loads(path.read_text()) for path in sorted(metrics_dir.glob("*.json"))}
     sizes = {name: len(load_dataset(name).train_labels) for name in ("mnist", "fashion_mnist")}

@@ -10,7 +10,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from mnist_study.distributed import is_chief
+from mnist_study.core.distributed import is_chief
 
 HISTORY_PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 

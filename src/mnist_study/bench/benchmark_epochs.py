@@ -76,9 +76,9 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     import keras
     import tensorflow as tf
 
-    from mnist_study.augmentation import augmented_batches
-    from mnist_study.benchmark import build_in_precision, prepared_mnist, steady_images_per_s
-    from mnist_study.models import input_side
+    from mnist_study.bench.measure import build_in_precision, prepared_mnist, steady_images_per_s
+    from mnist_study.core.augmentation import augmented_batches
+    from mnist_study.core.models import input_side
 
     images, labels = prepared_mnist(input_side(model_name), images_per_epoch)
     targets = keras.utils.to_categorical(labels, 10)
@@ -125,7 +125,7 @@ def ratios(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
 
 def lever_markdown(report: dict) -> str:
     """The levers as a Markdown table (images/s and ratio per model), from `as_json`'s report."""
-    from mnist_study.summary import markdown_table
+    from mnist_study.pipeline.summary import markdown_table
 
     table, xla, features = report["images_per_s"], report["xla"], report["cpu_features"]
     relative = ratios(table)

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.metrics import auc
 
-from mnist_study.transforms import CORRUPTION_STRENGTHS, corrupt, to_mnist_format
+from mnist_study.core.transforms import CORRUPTION_STRENGTHS, corrupt, to_mnist_format
 
 
 def load_uci_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +44,7 @@ def robustness_curves(predict: Callable[[np.ndarray], np.ndarray], corrupted: di
 
 def make_predictor(model, side: int) -> Callable[[np.ndarray], np.ndarray]:
     """A function from float images (N, 28, 28) in [0, 1] to class probabilities for `model`."""
-    from mnist_study.data import shape_for_model
-    from mnist_study.inference import predict_probabilities
+    from mnist_study.core.data import shape_for_model
+    from mnist_study.core.inference import predict_probabilities
 
     return lambda images: predict_probabilities(model, shape_for_model(images, side))

@@ -1,16 +1,16 @@
 """Choosing a training recipe on validation: each candidate trains one model on one seed, the best validation
 accuracy wins, and the test set takes no part. The winner's run is the same run as that model's first seed in
-the notebook, so it is trained once (mnist_study.reuse)."""
+the notebook, so it is trained once (mnist_study.pipeline.reuse)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mnist_study.data import Dataset
-from mnist_study.experiment import ExperimentConfig
-from mnist_study.models import check_model_name
-from mnist_study.reuse import train_or_reuse
-from mnist_study.training import TrainingRecipe
+from mnist_study.core.data import Dataset
+from mnist_study.core.models import check_model_name
+from mnist_study.core.training import TrainingRecipe
+from mnist_study.pipeline.experiment import ExperimentConfig
+from mnist_study.pipeline.reuse import train_or_reuse
 
 # The study's recipe so far, then the issue's two ingredients added one at a time: a warm-up to a higher peak
 # with decoupled weight decay (AdamW), then label smoothing on top.

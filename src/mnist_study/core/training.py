@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_study.augmentation import augmented_batches, check_augmentation
-from mnist_study.data import Split
-from mnist_study.distributed import STRATEGIES, distribution_strategy
-from mnist_study.models import build_model, check_model_name
+from mnist_study.core.augmentation import augmented_batches, check_augmentation
+from mnist_study.core.data import Split
+from mnist_study.core.distributed import STRATEGIES, distribution_strategy
+from mnist_study.core.models import build_model, check_model_name
 
 LR_SCHEDULES = ["constant", "cosine", "warmup_cosine", "plateau"]
 OPTIMIZERS = ["adam", "adamw"]

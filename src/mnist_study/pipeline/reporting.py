@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.distributed import is_chief
+from mnist_study.core.distributed import is_chief
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 RECORDED_PACKAGES = ["tensorflow", "keras", "numpy", "scikit-learn", "scipy", "matplotlib", "seaborn", "papermill"]
 
 
@@ -124,22 +124,49 @@ def _display_path(path: Path) -> str:
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
 
 
-def imported_package_modules(source: str) -> set[str]:
-    """Names of this package's modules that Python `source` imports (absolute or relative imports)."""
+def module_path(name: str) -> Path | None:
+    """The file of the package's module `name` (dotted below the package: "core.data"), or None if there is none."""
+    if not name:
+        return PACKAGE_DIR / "__init__.py"
+    path = PACKAGE_DIR.joinpath(*name.split("."))
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    return path / "__init__.py" if (path / "__init__.py").is_file() else None
+
+
+def imported_package_modules(source: str, importer: str = "") -> set[str]:
+    """Names ("core.data") of this package's modules that Python `source` imports, absolutely or relative to
+    `importer`, the name of the module the source is."""
     package = PACKAGE_DIR.name
     names = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith(f"{package}.")}
+            names |= {alias.name.split(".", 1)[1] for alias in node.names if alias.name.startswith(f"{package}.")}
         elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if (node.level == 0 and module == package) or (node.level > 0 and not module):
-                names |= {alias.name for alias in node.names}  # `from mnist_study import plots`
-            elif node.level == 0 and module.startswith(f"{package}."):
-                names.add(module.split(".")[1])
-            elif node.level > 0:
-                names.add(module.split(".")[0])
-    return {name for name in names if (PACKAGE_DIR / f"{name}.py").is_file()}
+            if node.level > 0:
+                parts = importer.split(".")[:-node.level] + ([node.module] if node.module else [])
+            elif node.module == package or (node.module or "").startswith(f"{package}."):
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            base = ".".join(parts)
+            for alias in node.names:  # `from mnist_study.pipeline import plots`: a module, or a name defined in one
+                submodule = f"{base}.{alias.name}" if base else alias.name
+                names.add(submodule if module_path(submodule) is not None else base)
+    return {name for name in names if module_path(name) is not None}
+
+
+def package_closure(names: set[str]) -> set[str]:
+    """`names` and every package module they import, directly or through others."""
+    pending, found = set(names), set()
+    while pending:
+        name = pending.pop()
+        path = module_path(name)
+        if path is None:
+            raise ValueError(f"{name!r}: no module of {PACKAGE_DIR.name} has that name; expected one like 'core.data'")
+        found.add(name)
+        pending |= imported_package_modules(path.read_text(), name) - found
+    return found
 
 
 def _notebook_source(path: Path) -> str:
@@ -150,14 +177,11 @@ def _notebook_source(path: Path) -> str:
 
 
 def package_dependencies(notebook_path: Path) -> list[Path]:
-    """The package modules a notebook imports, directly or through other modules (plus __init__.py)."""
-    pending = imported_package_modules(_notebook_source(notebook_path))
-    found: set[str] = set()
-    while pending:
-        name = pending.pop()
-        found.add(name)
-        pending |= imported_package_modules((PACKAGE_DIR / f"{name}.py").read_text()) - found
-    return [PACKAGE_DIR / "__init__.py", *sorted(PACKAGE_DIR / f"{name}.py" for name in found)]
+    """The package modules a notebook imports, directly or through other modules, and the packages' __init__.py
+    files (which run on import)."""
+    found = package_closure(imported_package_modules(_notebook_source(notebook_path)))
+    packages = {".".join(name.split(".")[:depth]) for name in found for depth in range(len(name.split(".")))}
+    return sorted({module_path(name) for name in found | packages})
 
 
 def default_inputs(notebook: str) -> list[Path]:

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from mnist_study.evaluation import mcnemar_exact
-from mnist_study.experiment import ExperimentConfig, ModelRuns
+from mnist_study.analysis.evaluation import mcnemar_exact
+from mnist_study.pipeline.experiment import ExperimentConfig, ModelRuns
 
 # Augmentation that keeps an image in its class: digits turn, shift and zoom a little; clothes flip and shift.
 DATASET_AUGMENTATION = {"mnist": "digits", "fashion_mnist": "clothing"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.distributed import is_chief
+from mnist_study.core.distributed import is_chief
 
 
 def save_array(array: np.ndarray, path: str | Path) -> Path:

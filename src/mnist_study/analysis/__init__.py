@@ -1,0 +1,1 @@
+"""Analyses of trained models: test metrics, generalization, interpretability, label quality, few labels."""

@@ -1,0 +1,1 @@
+"""The benchmark (make bench): throughput, FLOP/s, time to accuracy, memory; nothing imports it."""

@@ -1,0 +1,56 @@
+"""The package's layers: imports flow one way (core <- analysis <- pipeline <- app, bench), checked by import-linter
+with the contracts in pyproject.toml; a violation is caught, naming the import."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mnist_study.pipeline.reporting import PACKAGE_DIR, PROJECT_ROOT
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint_imports(source_root: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(source_root)}
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(PROJECT_ROOT / "pyproject.toml"), "--no-cache"],
+                          cwd=source_root, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_the_package_keeps_its_layers():
+    done = _lint_imports(PACKAGE_DIR.parent)
+    assert done.returncode == 0, done.stdout
+    assert "Contracts: 2 kept, 0 broken." in done.stdout
+
+
+def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
+    source = tmp_path / "src"
+    shutil.copytree(PACKAGE_DIR, source / "mnist_study", ignore=shutil.ignore_patterns("__pycache__"))
+    path = source / "mnist_study" / module
+    path.write_text(path.read_text() + f"\n{line}\n")
+    return source
+
+
+def test_the_core_importing_the_pipeline_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "core/data.py", "from mnist_study.pipeline import plots"))
+    assert done.returncode == 1
+    assert "mnist_study.core.data -> mnist_study.pipeline.plots" in done.stdout
+
+
+def test_the_pipeline_importing_the_app_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "pipeline/summary.py", "from mnist_study.app import predict"))
+    assert done.returncode == 1 and "mnist_study.pipeline.summary -> mnist_study.app.predict" in done.stdout
+
+
+def test_a_circle_in_the_benchmark_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "bench/measure.py", "from mnist_study.bench import benchmark"))
+    assert done.returncode == 1 and "The benchmark's modules import each other without a circle BROKEN" in done.stdout
+
+
+def test_every_sub_package_says_what_belongs_there():
+    packages = sorted(path.parent.name for path in PACKAGE_DIR.glob("*/__init__.py"))
+    assert packages == ["analysis", "app", "bench", "core", "pipeline"]
+    for name in packages:
+        docstring = (PACKAGE_DIR / name / "__init__.py").read_text().strip()
+        assert docstring.startswith('"""') and docstring.endswith('"""') and docstring.count("\n") == 0, name
