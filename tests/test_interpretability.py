@@ -61,6 +61,20 @@ def test_grad_cam_lights_the_evidence_for_a_class_and_not_against_it():
     assert grad_cam(model, image, np.array([1]))[0].max() == 0  # ReLU drops evidence against the class
 
 
+def test_grad_cam_keeps_where_the_evidence_is_when_the_head_flattens():
+    # Class 0 counts the left half for and the right half against: a gradient averaged over positions is 0,
+    # and the original Grad-CAM would be blank; per position, the object on the left is the evidence.
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", activation="relu")(inputs)
+    head = keras.layers.Dense(2)
+    model = keras.Model(inputs, head(keras.layers.Flatten()(x)))
+    left = np.tile([1.0, 1.0, -1.0, -1.0], 4)
+    head.set_weights([np.stack([left, -left], axis=1), np.zeros(2)])
+    image = np.zeros((1, 4, 4, 1), dtype=np.float32)
+    image[0, :, :2] = 1.0
+    np.testing.assert_allclose(grad_cam(model, image, np.array([0]))[0], np.squeeze(image[0]), atol=1e-6)
+
+
 def test_ink_share():
     images = np.zeros((2, 4, 4, 1), dtype=np.float32)
     images[:, :2] = 1.0  # the top half is ink
@@ -80,3 +94,58 @@ def test_embeddings(model, mnist):
         np.testing.assert_array_equal(points, embed_2d(features, method, seed=0))  # seeded
     with pytest.raises(ValueError, match=r"embedding_method: unknown 'umap'"):
         embed_2d(features, "umap", seed=0)
+
+
+@pytest.mark.parametrize(("name", "layer_type", "shape"), [
+    ("cnn_batchnorm", keras.layers.BatchNormalization, (7, 7, 64)),  # after the normalization, before the pooling
+    ("cnn_regularized", keras.layers.Conv2D, (10, 10, 64)),  # through dropout and pooling
+    ("lenet5", keras.layers.Conv2D, (10, 10, 16)),
+    ("resnet_mini", keras.layers.ReLU, (7, 7, 64)),  # the residual sum's activation, before global pooling
+    ("mobilenet_mini", keras.layers.ReLU, (4, 4, 256)),
+])
+def test_grad_cam_reads_the_last_spatial_activation_that_feeds_the_head(name, layer_type, shape):
+    from mnist_study.analysis.interpretability import grad_cam_layer
+
+    layer = grad_cam_layer(build_model(name))
+    assert isinstance(layer, layer_type) and tuple(layer.output.shape[1:]) == shape
+
+
+def test_a_model_without_a_feature_map_says_so():
+    from mnist_study.analysis.interpretability import grad_cam_layer
+
+    with pytest.raises(ValueError, match="'feedforward': no convolutional feature map"):
+        grad_cam_layer(build_model("feedforward"))
+
+
+def _saved_cnns():
+    from mnist_study.analysis.interpretability import grad_cam_layer
+    from mnist_study.app.predict import MODEL_DIR
+
+    for path in sorted(MODEL_DIR.glob("*.keras")):
+        model = keras.models.load_model(path)
+        try:
+            grad_cam_layer(model)
+        except ValueError:
+            continue  # the feedforward network: no map to draw
+        yield path.stem, model
+
+
+def test_grad_cam_of_every_saved_cnn_is_rarely_blank_and_lies_on_the_ink(mnist, fashion_mnist):
+    from mnist_study.core.data import prepare_images
+
+    checked = []
+    for stem, model in _saved_cnns():
+        data = fashion_mnist if stem.startswith("fashion_mnist_") else mnist
+        images = prepare_images(data.test_images[:200], model.input_shape[1])
+        predicted = model.predict(images, verbose=0).argmax(axis=1)
+        heatmaps = grad_cam(model, images, predicted)
+        blank = float(np.mean(heatmaps.max(axis=(1, 2)) == 0))
+        assert blank < 0.01, f"{stem}: {blank:.1%} of its Grad-CAM maps are blank"
+        if data is mnist:
+            square = heatmaps if heatmaps.shape[1] == 28 else heatmaps[:, 2:30, 2:30]  # LeNet-5's padding
+            plain = prepare_images(data.test_images[:200], 28)
+            on_ink = float(np.mean(ink_share(square, plain)))
+            ink = float(np.mean(np.squeeze(plain, axis=-1) > 0.2))
+            assert on_ink > ink, f"{stem}: {on_ink:.0%} of the map's mass on ink, which covers {ink:.0%}"
+        checked.append(stem)
+    assert checked, "no CNN saved under results/models/ (run make all)"

@@ -53,23 +53,53 @@ def penultimate_features(model: keras.Model, images: np.ndarray, batch_size: int
     return np.asarray(probe.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-def grad_cam(model: keras.Model, images: np.ndarray, class_indices: np.ndarray) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) of the last convolution for the given classes: (n, height, width) in [0, 1].
+# Layers that only select or copy values: the map is taken where the features they pass on are computed.
+SELECTING_LAYERS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Dropout,
+                    keras.layers.SpatialDropout2D)
 
-    Gradients are those of the pre-softmax score, computed from the head's own weights, since the softmax of a
-    confident prediction saturates and its gradient vanishes.
+
+def grad_cam_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer whose output is the last spatial activation feeding the classifier, found from the graph.
+
+    Walk back from the head to the last 4-D tensor, then through pooling and dropout to the layer that computed
+    it. After a batch normalization that is its output, not the convolution's before it: the normalization
+    rescales each channel, some by a negative factor, and a map of the convolution is then often blank.
+    """
+    producers = {id(layer.output): layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)}
+    tensor = _head(model).input
+    while len(tensor.shape) != 4:
+        layer = producers.get(id(tensor))
+        if layer is None or isinstance(layer.input, list | tuple):
+            raise ValueError(f"model {model.name!r}: no spatial (4-D) activation feeds its classifier")
+        tensor = layer.input
+    layer = producers.get(id(tensor))
+    if layer is None:
+        raise ValueError(f"model {model.name!r}: no convolutional feature map; its classifier reads the pixels")
+    while isinstance(layer, SELECTING_LAYERS) and id(layer.input) in producers:
+        layer = producers[id(layer.input)]
+    return layer
+
+
+def grad_cam(model: keras.Model, images: np.ndarray, class_indices: np.ndarray) -> np.ndarray:
+    """Grad-CAM of `grad_cam_layer` for the given classes, in its HiResCAM form: (n, height, width) in [0, 1].
+
+    Each position's activation times the class score's gradient there, summed over channels (Draelos & Carin
+    2020). The original (Selvaraju et al. 2017) first averages the gradient over positions, which is exact for
+    a head that average-pools but not for the study's CNNs, which flatten into dense layers: evidence at one
+    position and counter-evidence at another cancel, and the map goes blank or lights the background. Gradients
+    are those of the pre-softmax score, computed from the head's own weights, since the softmax of a confident
+    prediction saturates and its gradient vanishes.
     """
     if len(images) != len(class_indices):
         raise ValueError(f"class_indices: expected one class per image ({len(images)}), got {len(class_indices)}")
     head = _head(model)
-    probe = keras.Model(model.input, [conv_layers(model)[-1].output, head.input])
+    probe = keras.Model(model.input, [grad_cam_layer(model).output, head.input])
     with tf.GradientTape() as tape:
         activations, features = probe(images, training=False)
         logits = tf.matmul(tf.cast(features, tf.float32), head.kernel) + head.bias
         scores = tf.gather(logits, tf.constant(class_indices, dtype=tf.int32), batch_dims=1)
     gradients = tf.cast(tape.gradient(scores, activations), tf.float32)  # (n, h, w, channels)
-    channel_weights = tf.reduce_mean(gradients, axis=(1, 2))  # global-average-pooled gradients, (n, channels)
-    cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", tf.cast(activations, tf.float32), channel_weights))
+    cam = tf.nn.relu(tf.reduce_sum(gradients * tf.cast(activations, tf.float32), axis=-1))  # (n, h, w)
     cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0].numpy()
     peaks = cam.max(axis=(1, 2), keepdims=True)
     return np.divide(cam, peaks, out=np.zeros_like(cam), where=peaks > 0)

@@ -84,11 +84,11 @@ def _grad_cam_overlay(model, seen: np.ndarray, class_index: int) -> np.ndarray |
     """The top class's Grad-CAM heatmap (jet colours) blended over the input; None for a model without convolutions."""
     import matplotlib
 
-    from mnist_study.analysis.interpretability import conv_layers, grad_cam
+    from mnist_study.analysis.interpretability import grad_cam, grad_cam_layer
 
     try:
-        conv_layers(model)
-    except ValueError:
+        grad_cam_layer(model)
+    except ValueError:  # no spatial activation feeds the classifier (the feedforward network)
         return None
     prepared = prepare_images(seen[None], model.input_shape[1])
     heatmap = grad_cam(model, prepared, np.array([class_index]))[0]
