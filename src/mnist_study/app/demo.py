@@ -22,6 +22,16 @@ from mnist_study.app.image_input import ImageError, read_image, to_dataset_image
 from mnist_study.app.predict import DEFAULT_MODEL, MODEL_DIR, TOP_K, available_models, classify
 from mnist_study.core.data import DATASETS, prepare_images
 
+# Gradio's Sketchpad opens with no tool selected ("select the draw tool to start"), which loses a newcomer's
+# first stroke; the page selects its brush as soon as the button exists (a second click keeps it selected).
+SELECT_BRUSH = """() => {
+  const select = () => {
+    const brush = document.querySelector('#sketch button[aria-label="Brush"]');
+    if (!brush) { setTimeout(select, 100); return; }
+    if (!brush.classList.contains("highlight")) brush.click();
+  };
+  select();
+}"""
 DISPLAY_SIDE = 224  # px: the 28x28 input, enlarged 8x without smoothing so its pixels stay visible
 NO_INPUT = "Draw a digit on the canvas, or upload a photo or scan, then press Classify."
 
@@ -141,24 +151,27 @@ def build_demo():
                 with gr.Tab("Draw"):
                     sketch = gr.Sketchpad(type="pil", image_mode="RGBA", format="png", canvas_size=(336, 336),
                                           brush=gr.Brush(colors=["#000000"], default_size=22, color_mode="fixed"),
-                                          layers=False, label="Draw with the mouse or a finger (pick the brush first)")
+                                          layers=False, label="Draw a digit with the mouse or a finger",
+                                          elem_id="sketch")
                     draw_button = gr.Button("Classify the drawing", variant="primary")
                 with gr.Tab("Upload"):
                     upload = gr.File(label="A photo or a scan (PNG, JPEG, ...)", file_types=["image"],
                                      type="filepath")
                     upload_button = gr.Button("Classify the upload", variant="primary")
             with gr.Column():
-                message = gr.Markdown()
-                top = gr.Label(num_top_classes=TOP_K, label="Top 3 classes")
+                message = gr.Markdown(elem_id="message")
+                top = gr.Label(num_top_classes=TOP_K, label="Top 3 classes", elem_id="top-classes")
                 with gr.Row():
-                    seen = gr.Image(label="What the model sees (28x28)", type="numpy", interactive=False)
-                    cam = gr.Image(label="Grad-CAM of the top class", type="numpy",
-                                   interactive=False)
+                    seen = gr.Image(label="What the model sees (28x28)", type="numpy", interactive=False,
+                                    elem_id="seen")
+                    cam = gr.Image(label="Grad-CAM of the top class", type="numpy", interactive=False,
+                                   elem_id="grad-cam")
         outputs = [message, seen, top, cam]
         dataset.change(models_for, dataset, model_name, api_visibility="private")
         draw_button.click(classify_drawing, [sketch, dataset, model_name], outputs, api_name="classify_drawing")
         upload_button.click(classify_upload, [upload, dataset, model_name], outputs, api_name="classify_upload")
         upload.upload(classify_upload, [upload, dataset, model_name], outputs, api_visibility="private")
+        demo.load(None, js=SELECT_BRUSH)
     return demo
 
 
