@@ -116,9 +116,9 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
     if not temperature > 0:
         raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
     logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
+    logits -= logits.max(axis=-1, keepdims=True)  # classes last: (n, classes), or (seeds, n, classes)
     scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=1, keepdims=True)
+    return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
 def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:

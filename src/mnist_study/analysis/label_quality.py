@@ -1,4 +1,5 @@
-"""Which test "mistakes" are the labels': confident learning (cleanlab) on the study's out-of-sample probabilities."""
+"""Which test "mistakes" are the labels': confident learning (cleanlab) on the study's out-of-sample probabilities,
+calibrated first, and every disagreement between the models and a label ranked for a person to review."""
 
 from __future__ import annotations
 
@@ -39,6 +40,36 @@ def label_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
     return [{"index": int(index), "given_label": int(labels[index]),
              "suggested_label": int(probabilities[index].argmax()), "score": float(scores[index])}
             for index in ranked]
+
+
+def disagreements(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
+    """Every image whose most probable class is not its label, most suspect first by cleanlab's label-quality
+    score (self-confidence: the probability of the given label), for a person to review."""
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels):
+        raise ValueError(f"probabilities: expected shape ({len(labels)}, classes), got {probabilities.shape}")
+    scores = get_label_quality_scores(labels, probabilities, method="self_confidence")
+    disputed = np.flatnonzero(probabilities.argmax(axis=1) != labels)
+    ranked = disputed[np.argsort(scores[disputed], kind="stable")]
+    return [{"index": int(index), "given_label": int(labels[index]),
+             "suggested_label": int(probabilities[index].argmax()), "score": float(scores[index])}
+            for index in ranked]
+
+
+def confident_counts(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Why confident learning finds what it finds: an image counts as another class's only where that class's
+    probability reaches the class's threshold, the mean probability of the class over the images labelled with
+    it. The thresholds, the highest probability any image gives a class other than its label, and how many
+    images reach a threshold."""
+    labels = np.asarray(labels)
+    classes = probabilities.shape[1]
+    thresholds = np.array([probabilities[labels == label, label].mean() for label in range(classes)])
+    others = probabilities.copy()
+    others[np.arange(len(labels)), labels] = -1.0
+    reaching = (others >= thresholds[None, :]).any(axis=1)
+    return {"thresholds": thresholds.tolist(), "mean_threshold": float(thresholds.mean()),
+            "highest_other_class_probability": float(others.max()), "images_reaching_a_threshold": int(reaching.sum())}
 
 
 def accuracy_without(predictions: np.ndarray, labels: np.ndarray, excluded: list[int]) -> float:
