@@ -17,6 +17,7 @@ from mnist_study.pipeline.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 
 TINY = {"seeds": [0], "epochs": 2, "train_subset": 300}  # 2 epochs: the warm-up candidate needs one to decay
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
+TINY_PARAMETERS = {"06_best_models": {"seeds": [0], "curve_seeds": [0], "budget_fractions": [1.0, 2.0]}}
 pytestmark = pytest.mark.notebook
 
 
@@ -30,8 +31,7 @@ def tiny_results(tmp_path_factory):
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
         "05_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
-        "06_best_models": {"seeds": [0], "curve_seeds": [0], "budget_fractions": [1.0, 2.0],
-                           "inputs_dir": str(results)},
+        "06_best_models": {**TINY_PARAMETERS["06_best_models"], "inputs_dir": str(results)},
         "07_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
         "08_label_errors_and_new_writers": {"inputs_dir": str(results), "k_values": [1, 5], "draws": [0, 1],
                                             "fine_tune_epochs": 2, "scratch_epochs": 2},
@@ -238,6 +238,21 @@ def test_a_final_that_is_the_upstream_runs_is_reused_not_retrained(tiny_results,
     assert np.load(results / "probabilities" / "fashion_mnist_cnn_batchnorm_augmented_2_epochs.npy").shape == \
         (1, 10_000, 10)
     assert not (results / "probabilities" / "fashion_mnist_cnn_batchnorm_plain_2_epochs.npy").exists()
+
+
+def test_a_rerun_of_06_reuses_every_run_and_reproduces_its_results(tiny_results, tmp_path):
+    """06 holds the most runs and the most ways to meet one again (screen, curve, final, upstream): run again over
+    its own published results, it trains nothing, and every number is the same."""
+    for folder in ("metrics", "models", "predictions", "probabilities"):
+        shutil.copytree(tiny_results / folder, tmp_path / folder)
+    execute("06_best_models", results_dir=tmp_path, parameters=TINY_PARAMETERS["06_best_models"] | {
+        "inputs_dir": str(tmp_path)})
+    first = read_json(tiny_results / "metrics" / "06_best_models.json")
+    second = read_json(tmp_path / "metrics" / "06_best_models.json")
+    assert first["trained_runs"] and {run["reused_from"] for run in second["trained_runs"]} == {"published"}
+    assert json.dumps(second["results"]) == json.dumps(first["results"])
+    for path in (tiny_results / "probabilities").glob("*_epochs.npy"):
+        assert path.read_bytes() == (tmp_path / "probabilities" / path.name).read_bytes(), path.name
 
 
 def test_interpretability_inspects_the_best_model_on_validation(tiny_results):

@@ -14,26 +14,25 @@ import numpy as np
 from mnist_study.core.distributed import is_chief
 
 
-def save_array(array: np.ndarray, path: str | Path) -> Path:
-    """np.save through a temporary file and a rename, so a crash never leaves half an array (chief only)."""
+def _write_atomically(path: str | Path, write) -> Path:
+    """`write(temporary)` beside `path`, then a rename: a crash never leaves half a file (chief only)."""
     path = Path(path)
     if not is_chief():
         return path
-    temporary = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(temporary, array)
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix kept: np.save would add one
+    write(temporary)
     os.replace(temporary, path)
     return path
+
+
+def save_array(array: np.ndarray, path: str | Path) -> Path:
+    """np.save, atomically."""
+    return _write_atomically(path, lambda temporary: np.save(temporary, array))
 
 
 def copy_file_atomically(source: str | Path, path: str | Path) -> Path:
-    """Copy `source` to `path` through a temporary file and a rename (chief only)."""
-    path = Path(path)
-    if not is_chief():
-        return path
-    temporary = path.with_name(f".{path.name}.tmp")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, path)
-    return path
+    """A byte-for-byte copy of `source` at `path`, atomically."""
+    return _write_atomically(path, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def _renumber_shared_object_ids(config_json: bytes) -> bytes:
