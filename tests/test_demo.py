@@ -93,7 +93,7 @@ def test_the_server_answers_over_http(mnist, tmp_path):
     Image.new("L", (64, 64), 255).save(blank)
     port = free_local_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = subprocess.Popen([sys.executable, "-m", "mnist_study.app.demo", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "mnist_study.demo", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S

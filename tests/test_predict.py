@@ -84,6 +84,6 @@ def test_unknown_model_name(digit_files, capsys):
 
 def test_runs_as_a_module(digit_files):
     path = next(iter(digit_files))
-    completed = subprocess.run([sys.executable, "-m", "mnist_study.app.predict", path], capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, "-m", "mnist_study.predict", path], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-1000:]
     assert completed.stdout.startswith(f"{path}: {digit_files[path]} (")

@@ -36,7 +36,7 @@ def project(tmp_path):
 
 def _command(root, *arguments, parameters=TINY):
     options = [item for name, value in parameters.items() for item in ("-p", name, json.dumps(value))]
-    return [sys.executable, "-m", "mnist_study.pipeline.run_notebook", *arguments, *options]
+    return [sys.executable, "-m", "mnist_study.run_notebook", *arguments, *options]
 
 
 def _environment(root):
