@@ -143,6 +143,8 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
             shutil.rmtree(staging, ignore_errors=True)
             raise
         _publish(staging, results_dir, name)
+        # The kernel's own log is kept only where a run failed, for its diagnosis.
+        (staging.parent / f"{name}.kernel.log").unlink(missing_ok=True)
     finally:
         if previous is None:
             os.environ.pop(PUBLISHED_DIR_VARIABLE, None)
