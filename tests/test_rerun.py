@@ -52,6 +52,12 @@ def _run(root, *arguments, parameters=TINY):
     return done
 
 
+def _append(path, text):
+    assert path.is_file(), f"{path}: no such module"  # appending would create a file nothing imports
+    with open(path, "a") as module:
+        module.write(text)
+
+
 def _metrics(root, name="01_feedforward"):
     return json.loads((root / "results" / "metrics" / f"{name}.json").read_text())
 
@@ -68,11 +74,10 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     probabilities = project / "results" / "probabilities" / "mnist_feedforward.npy"
     saved = model.read_bytes(), probabilities.read_bytes()
 
-    with open(project / "src" / "mnist_study" / "plots.py", "a") as plots:
-        plots.write("\n\n")  # whitespace: the notebook is stale, its training is not
+    _append(project / "src" / "mnist_study" / "pipeline" / "plots.py", "\n\n")  # stale notebook, same training
     check = subprocess.run(_command(project, "--check", parameters={}), cwd=project, env=_environment(project),
                            capture_output=True, text=True)
-    assert check.returncode == 1 and "stale: results of 01_feedforward: src/mnist_study/plots.py (changed)" \
+    assert check.returncode == 1 and "stale: results of 01_feedforward: src/mnist_study/pipeline/plots.py (changed)" \
         in check.stdout
     done = _run(project, "01_feedforward")
     assert "reused from the published results: trained by 01_feedforward" in (
@@ -86,13 +91,12 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     assert second["trained_runs"][0]["trained"] == first["trained_runs"][0]["trained"]
     assert (model.read_bytes(), probabilities.read_bytes()) == saved
 
-    with open(project / "src" / "mnist_study" / "training.py", "a") as training:
-        training.write("\n# a comment only: what the code computes is the same\n")
+    _append(project / "src" / "mnist_study" / "core" / "training.py",
+            "\n# a comment only: what the code computes is the same\n")
     _run(project, "01_feedforward")
     assert _reused(_metrics(project)) == ["published"]
 
-    with open(project / "src" / "mnist_study" / "training.py", "a") as training:
-        training.write("\nSTEPS_PER_EXECUTION = 1\n")  # code: every run trains again
+    _append(project / "src" / "mnist_study" / "core" / "training.py", "\nSTEPS_PER_EXECUTION = 1\n")  # retrains
     _run(project, "01_feedforward")
     third = _metrics(project)
     assert _reused(third) == [None] and third["trained_runs"][0]["fingerprint"] != first["trained_runs"][0][
