@@ -1,10 +1,17 @@
-"""Augmentation is seeded, moves each image by whole pixels, suits each dataset, and reaches training."""
+"""Augmentation is seeded, moves each image by whole pixels, erases patches, suits each dataset, and every epoch's
+batches depend on (seed, epoch) alone."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_study.core.augmentation import MAX_SHIFT_PIXELS, augment_batch, augmented_batches, augmented_examples
+from mnist_study.core.augmentation import (
+    ERASE_AREA,
+    MAX_SHIFT_PIXELS,
+    augment_batch,
+    augmented_examples,
+    epoch_batches,
+)
 from mnist_study.core.training import TrainingRecipe
 
 
@@ -41,35 +48,57 @@ def test_digits_are_shifted_by_whole_pixels_each_by_its_own_offset(digits):
     assert {dy for dy, _ in offsets} == set(range(-MAX_SHIFT_PIXELS, MAX_SHIFT_PIXELS + 1))
 
 
+KEY = tf.constant([0, 0], tf.int64)
+
+
 def test_clothing_flips_about_half_the_images(digits):
-    generator = tf.random.Generator.from_seed(0)
-    flipped = augment_batch(tf.constant(digits), "clothing", generator).numpy()
+    flipped = augment_batch(tf.constant(digits), "clothing", KEY).numpy()
     mirrored = [_offset(original[:, ::-1], image) is not None and _offset(original, image) is None
                 for original, image in zip(digits, flipped, strict=True)]
     assert 16 <= sum(mirrored) <= 48
 
 
+def test_random_erasing_replaces_one_rectangle_in_about_half_the_images(digits):
+    erased = augment_batch(tf.constant(digits), "clothing_erasing", KEY).numpy()
+    flipped_shifted = augment_batch(tf.constant(digits), "clothing", KEY).numpy()  # the same keys: same flips, shifts
+    changed = 0
+    for before, after in zip(flipped_shifted[..., 0], erased[..., 0], strict=True):
+        rows, columns = np.nonzero(before != after)
+        if len(rows) == 0:
+            continue
+        changed += 1
+        box = (rows.max() - rows.min() + 1) * (columns.max() - columns.min() + 1)
+        assert box <= ERASE_AREA[1] * 28 * 28 * 1.3  # one rectangle, of at most the largest area (after rounding)
+    assert 16 <= changed <= 48
+
+
 def test_none_leaves_images_alone(digits):
-    generator = tf.random.Generator.from_seed(0)
-    np.testing.assert_array_equal(augment_batch(tf.constant(digits), "none", generator).numpy(), digits)
+    np.testing.assert_array_equal(augment_batch(tf.constant(digits), "none", KEY).numpy(), digits)
 
 
-def test_batches_cover_every_image_once_per_epoch(digits):
+def test_batches_cover_every_image_once_per_epoch_and_depend_on_seed_and_epoch_only(digits):
     labels = np.eye(10, dtype=np.float32)[np.arange(64) % 10]
-    batches = list(augmented_batches(digits, labels, batch_size=16, augmentation="digits", seed=0))
-    assert [len(images) for images, _ in batches] == [16, 16, 16, 16]
-    seen = np.concatenate([targets.numpy().argmax(axis=1) for _, targets in batches])
-    assert np.array_equal(np.sort(seen), np.sort(np.arange(64) % 10))
-    # Two passes over the same dataset draw different shifts (fresh every epoch), and a rebuilt one repeats them.
-    dataset = augmented_batches(digits, labels, batch_size=64, augmentation="digits", seed=0)
-    epoch_one, epoch_two = (next(iter(dataset))[0].numpy() for _ in range(2))
-    rebuilt = next(iter(augmented_batches(digits, labels, batch_size=64, augmentation="digits", seed=0)))[0]
-    assert not np.array_equal(epoch_one, epoch_two)
-    np.testing.assert_array_equal(epoch_one, rebuilt.numpy())
+    batches = list(epoch_batches(digits, labels, batch_size=16, augmentation="digits", seed=0, first_epoch=0,
+                                 last_epoch=2))
+    assert [len(images) for images, _ in batches] == [16] * 8  # two epochs of four batches, back to back
+    for epoch in (batches[:4], batches[4:]):
+        seen = np.concatenate([targets.numpy().argmax(axis=1) for _, targets in epoch])
+        assert np.array_equal(np.sort(seen), np.sort(np.arange(64) % 10))
+    # Epoch 1 is the same batches whether the run starts at epoch 0 or resumes at epoch 1; epoch 0 differs.
+    resumed = list(epoch_batches(digits, labels, batch_size=16, augmentation="digits", seed=0, first_epoch=1,
+                                 last_epoch=2))
+    for (images, targets), (again, again_targets) in zip(batches[4:], resumed, strict=True):
+        np.testing.assert_array_equal(images.numpy(), again.numpy())
+        np.testing.assert_array_equal(targets.numpy(), again_targets.numpy())
+    assert not np.array_equal(batches[0][0].numpy(), batches[4][0].numpy())
+    other_seed = next(iter(epoch_batches(digits, labels, 16, "digits", seed=1, first_epoch=0, last_epoch=1)))
+    assert not np.array_equal(batches[0][0].numpy(), other_seed[0].numpy())
+    with pytest.raises(ValueError, match="epochs: expected 0 <= first_epoch < last_epoch, got 2 and 2"):
+        epoch_batches(digits, labels, 16, "digits", seed=0, first_epoch=2, last_epoch=2)
 
 
 def test_unknown_augmentation_is_refused(digits):
     with pytest.raises(ValueError, match=r"augmentation: unknown 'mixup'; expected one of \['none', 'digits'"):
         augmented_examples(digits, "mixup", seed=0, draws=1)
-    with pytest.raises(ValueError, match=r"augmentation: unknown 'flip'"):
-        TrainingRecipe(epochs=1, augmentation="flip")
+    with pytest.raises(ValueError, match=r"augmentation: unknown 'rotate'"):
+        TrainingRecipe(epochs=1, augmentation="rotate")

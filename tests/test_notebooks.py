@@ -11,11 +11,12 @@ import numpy as np
 import papermill
 import pytest
 
-from mnist_study.pipeline.recipe_screen import RECIPE_CANDIDATES
+from mnist_study.pipeline.recipe_search import SEARCHED_FIELDS
 from mnist_study.pipeline.reporting import PROJECT_ROOT, read_json, stale_inputs
 from mnist_study.pipeline.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 
-TINY = {"seeds": [0], "epochs": 2, "train_subset": 300}  # 2 epochs: the warm-up candidate needs one to decay
+# 2 epochs: a warm-up epoch and one to decay; a search of 2 trials of 3 epochs.
+TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 2, "search_epochs": 3}
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
 TINY_PARAMETERS = {"06_best_models": {"seeds": [0], "curve_seeds": [0], "budget_fractions": [1.0, 2.0]}}
 pytestmark = pytest.mark.notebook
@@ -99,15 +100,17 @@ def test_training_metrics_have_seeds_and_reports(tiny_results):
             for figure in ("curves", "confusion", "misclassified", "correct", "confidence"):
                 assert (tiny_results / "figures" / name / f"{model_name}_{figure}.png").is_file()
         assert metrics["provenance"]["parameters"]["train_subset"] == 300
-        # The recipe was chosen on validation: every candidate trained once, the best validation accuracy won,
-        # and the recorded recipe is the winner's.
-        screen = metrics["recipe_screen"]
-        assert [row["candidate"] for row in screen["candidates"]] == list(RECIPE_CANDIDATES)
-        best = max(screen["candidates"], key=lambda row: row["best_val_accuracy"])
-        assert screen["chosen"] == best["candidate"] and screen["seed"] == 0
+        # The recipe was searched on validation: every trial is recorded, the best finished one won, and the
+        # recorded recipe is the winner's, trained warmup-stable-decay.
+        search = metrics["recipe_search"]
+        assert [row["trial"] for row in search["trials"]] == [0, 1] and search["seed"] == 0
+        finished = [row for row in search["trials"] if not row["pruned"]]
+        best = max(finished, key=lambda row: row["best_val_accuracy"])
+        assert search["winner_trial"] == best["trial"] and search["winner_val_accuracy"] == best["best_val_accuracy"]
         recorded = metrics["provenance"]["parameters"]
-        chosen = RECIPE_CANDIDATES[screen["chosen"]]
-        assert {key: recorded[key] for key in chosen} == chosen
+        assert {key: recorded[key] for key in SEARCHED_FIELDS} == {key: best[key] for key in SEARCHED_FIELDS}
+        assert recorded["lr_schedule"] == "wsd" and recorded["early_stopping_patience"] is None
+        assert metrics["computations"]["recipe_search"]["value"] == search
 
 
 def test_summary_builds_table_and_readmes(tiny_results):

@@ -16,8 +16,8 @@ from mnist_study.pipeline.reporting import PROJECT_ROOT
 from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
 
 pytestmark = pytest.mark.notebook
-# One recipe candidate: nothing is screened, so each seed is one training run.
-TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "recipe_candidates": ["adam_cosine"]}
+# One search trial: the search is cheap, and each seed is one training run.
+TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 1, "search_epochs": 3}
 
 
 @pytest.fixture
@@ -86,7 +86,8 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     second = _metrics(project)
     assert _reused(second) == ["published"]
     assert json.dumps(second["models"]) == json.dumps(first["models"])  # every metric, bit for bit
-    assert json.dumps(second["recipe_screen"]) == json.dumps(first["recipe_screen"])
+    assert json.dumps(second["recipe_search"]) == json.dumps(first["recipe_search"])
+    assert second["computations"]["recipe_search"]["reused_from"] == "published"
     # The reused run keeps the provenance of the run that trained it.
     assert second["trained_runs"][0]["trained"] == first["trained_runs"][0]["trained"]
     assert (model.read_bytes(), probabilities.read_bytes()) == saved
@@ -110,7 +111,7 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
 def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished_runs(project):
     # Two seeds of a CNN on a few thousand images: the second trains long enough to be interrupted.
     parameters = {**TINY, "seeds": [0, 1], "epochs": 12, "train_subset": 4000, "models": ["cnn_minimal"],
-                  "screen_model": "cnn_minimal", "early_stopping_patience": 12}
+                  "search_model": "cnn_minimal"}
     runner = subprocess.Popen(_command(project, "01_feedforward", parameters=parameters), cwd=project,
                               env=_environment(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)  # its own process group, as a terminal's Ctrl-C reaches

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from mnist_study.core.data import prepare_images, stratified_subset, train_validation_split
-from mnist_study.core.training import TrainingRecipe, build_optimizer, learning_rate_schedule, train_model
+from mnist_study.core.training import (
+    TrainingRecipe,
+    build_optimizer,
+    learning_rate_schedule,
+    train_budgets,
+    train_model,
+    wsd_rate,
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +62,14 @@ def test_early_stopping_restores_best_epoch(small_split):
     ({"epochs": 1, "strategy": "tpu"}, r"strategy: unknown 'tpu'; expected one of \['default', 'mirrored', 'multi_wo"),
     ({"epochs": 1, "precision": "float16"}, r"precision: unknown 'float16'; expected one of \['float32'"),
     ({"epochs": 1, "augmentation": "mixup"}, r"augmentation: unknown 'mixup'"),
-    ({"epochs": 1, "optimizer": "sgd"}, r"optimizer: unknown 'sgd'; expected one of \['adam', 'adamw'\]"),
-    ({"epochs": 1, "weight_decay": 0.01}, r"weight_decay: 'adam' takes none; use optimizer 'adamw'"),
+    ({"epochs": 1, "optimizer": "sgd"},
+     r"optimizer: unknown 'sgd'; expected one of \['adam', 'adamw', 'sgd_nesterov'\]"),
+    ({"epochs": 1, "weight_decay": 0.01}, r"weight_decay: 'adam' takes none; use optimizer 'adamw' or 'sgd_nesterov'"),
+    ({"epochs": 4, "decay_fraction": 1.0}, r"decay_fraction: expected a value in \(0, 1\), got 1.0"),
+    ({"epochs": 4, "lr_schedule": "wsd", "early_stopping_patience": 2},
+     r"early_stopping_patience: 'wsd' decays to its last epoch; expected None"),
+    ({"epochs": 2, "lr_schedule": "wsd", "warmup_epochs": 2},
+     r"epochs: a 'wsd' budget of 2 decays over its last 1, leaving no room for 2 warm-up epoch\(s\)"),
     ({"epochs": 1, "optimizer": "adamw", "weight_decay": -1}, r"weight_decay: expected a number >= 0, got -1"),
     ({"epochs": 2, "lr_schedule": "warmup_cosine", "warmup_epochs": 2},
      r"warmup_epochs: expected fewer than epochs \(2\)"),
@@ -115,3 +128,37 @@ def test_adamw_decays_the_weights_and_adam_does_not():
     adam = build_optimizer(TrainingRecipe(epochs=2), steps_per_epoch=1)
     assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.05
     assert type(adam) is keras.optimizers.Adam and not adam.weight_decay
+
+
+def test_wsd_rate_warms_up_holds_and_decays_to_zero():
+    rates = [wsd_rate(step, 0.1, warmup_steps=4, decay_start=10, total_steps=20) for step in range(20)]
+    np.testing.assert_allclose(rates[:4], [0.025, 0.05, 0.075, 0.1])
+    assert rates[4:11] == [0.1] * 7
+    assert all(later < earlier for earlier, later in zip(rates[10:], rates[11:], strict=False))
+    assert 0 < rates[-1] < 0.1 * (1 - np.sqrt(0.9)) + 1e-12
+    assert wsd_rate(10**6, 0.1, 4, float("inf"), float("inf")) == 0.1  # the stable phase of a branching run
+
+
+def test_a_budget_branched_from_a_longer_run_is_that_budget_trained_alone(small_split):
+    """The warmup-stable-decay branches: bit for bit the weights and history of a run of that length alone,
+    with dropout, augmentation and SGD's momentum in play."""
+    recipe = TrainingRecipe(epochs=5, lr_schedule="wsd", optimizer="sgd_nesterov", learning_rate=0.05,
+                            weight_decay=1e-4, decay_fraction=0.4, augmentation="digits")
+    branched = {}
+    train_budgets("cnn_regularized", small_split, recipe, [3, 5], seed=1,
+                  on_budget=lambda epochs, result: branched.setdefault(
+                      epochs, (result.history, [weights.copy() for weights in result.model.get_weights()])))
+    assert sorted(branched) == [3, 5]
+    for epochs in (3, 5):
+        alone = train_model("cnn_regularized", small_split, TrainingRecipe(**{**recipe.as_dict(), "epochs": epochs}),
+                            seed=1)
+        history, weights = branched[epochs]
+        assert alone.history == history and len(history["loss"]) == epochs
+        for a, b in zip(alone.model.get_weights(), weights, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # The 5-epoch run holds its peak for 3 epochs and decays over the last 2; the 3-epoch one decays over 1.
+    five, three = branched[5][0]["learning_rate"], branched[3][0]["learning_rate"]
+    assert five[:3] == pytest.approx([0.05] * 3) and five[4] < 0.01
+    assert three[:2] == pytest.approx([0.05] * 2) and three[2] < 0.01
+    with pytest.raises(ValueError, match="lr_schedule: budgets branch from a 'wsd' run, got 'constant'"):
+        train_budgets("cnn_regularized", small_split, TrainingRecipe(epochs=2), [2], seed=0, on_budget=print)

@@ -77,7 +77,7 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     import tensorflow as tf
 
     from mnist_study.bench.measure import build_in_precision, prepared_mnist, steady_images_per_s
-    from mnist_study.core.augmentation import augmented_batches
+    from mnist_study.core.augmentation import epoch_batches
     from mnist_study.core.models import input_side
 
     images, labels = prepared_mnist(input_side(model_name), images_per_epoch)
@@ -86,7 +86,7 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     if augmentation == "shifts":
-        data = augmented_batches(images, targets, batch_size, "digits", seed=0)
+        data = epoch_batches(images, targets, batch_size, "digits", seed=0, first_epoch=0, last_epoch=epochs)
     elif augmentation == "affine":
         augment = _affine_augmentation(seed=0)
         data = tf.data.Dataset.from_tensor_slices((images, targets)).shuffle(len(images), seed=0).batch(batch_size)
@@ -99,7 +99,8 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     if data is None:
         rate = steady_images_per_s(model, len(images), images, targets, batch_size=batch_size, epochs=epochs)
     else:
-        rate = steady_images_per_s(model, len(images), data, epochs=epochs)
+        rate = steady_images_per_s(model, len(images), data, epochs=epochs,
+                                   steps_per_epoch=-(-len(images) // batch_size) if augmentation == "shifts" else None)
     keras.backend.clear_session()
     return rate
 

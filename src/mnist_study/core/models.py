@@ -126,6 +126,24 @@ def build_fashion_cnn(
     return keras.Model(inputs, _classifier_head(x, num_classes), name="fashion_cnn")
 
 
+def build_fashion_cnn_bn(
+    input_shape=DEFAULT_INPUT_SHAPE, num_classes: int = NUM_CLASSES, filters: tuple[int, int] | list[int] = (32, 64),
+    dropout_rate: float = 0.3,
+) -> keras.Model:
+    """fashion_cnn with batch normalization: two 3x3 conv-BN-ReLU, each followed by pooling, then Dense(128)."""
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for count in filters:
+        x = layers.Conv2D(count, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D()(x)  # 28 -> 14 -> 7
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(dropout_rate)(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes), name="fashion_cnn_bn")
+
+
 def _conv_bn_relu(x, filters: int, kernel_size: int = 3, strides: int = 1):
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
@@ -192,6 +210,7 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "cnn_regularized": build_cnn_regularized,
     "cnn_batchnorm": build_cnn_batchnorm,
     "fashion_cnn": build_fashion_cnn,
+    "fashion_cnn_bn": build_fashion_cnn_bn,
     "resnet_mini": build_resnet_mini,
     "mobilenet_mini": build_mobilenet_mini,
 }

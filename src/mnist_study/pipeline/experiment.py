@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from mnist_study.core.distributed import is_chief
 from mnist_study.core.models import check_model_name, input_side
 from mnist_study.core.training import TrainingRecipe
 from mnist_study.pipeline.artifacts import copy_file_atomically, save_array, save_model_reproducibly
-from mnist_study.pipeline.reuse import TrainedRun, train_or_reuse, with_model
+from mnist_study.pipeline.recipe_search import search_recipe, searched_recipe
+from mnist_study.pipeline.reuse import ReuseSession, TrainedRun, data_fingerprint, train_or_reuse, with_model
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,23 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
         save_array(runs.test_probabilities.argmax(axis=1).astype(np.uint8), paths["predictions"])
         save_array(np.stack(runs.seed_probabilities).astype(np.float32), paths["probabilities"])
     return {key: path.name for key, path in paths.items()}
+
+
+def search_or_reuse(session: ReuseSession, model_name: str, data: Dataset, config: ExperimentConfig, *,
+                    trials: int, epochs: int) -> dict:
+    """The recipe search (pipeline.recipe_search) for `model_name` on the first seed's split: reused from the
+    published results or the cache when its code and inputs did not change, else run."""
+    inputs = {"model": model_name, "dataset": config.dataset, "data": data_fingerprint(config.dataset),
+              "base": config.recipe.as_dict(), "seed": config.seeds[0], "trials": trials, "epochs": epochs,
+              "validation_fraction": config.validation_fraction, "train_subset": config.train_subset}
+    return session.computed("recipe_search", ["pipeline.recipe_search"], inputs, partial(
+        search_recipe, model_name, data, config.recipe, seed=config.seeds[0], trials=trials, epochs=epochs,
+        validation_fraction=config.validation_fraction, train_subset=config.train_subset))
+
+
+def with_searched_recipe(config: ExperimentConfig, search: dict) -> ExperimentConfig:
+    """`config` trained by the search's winner (warmup-stable-decay over its own epochs)."""
+    return replace(config, recipe=searched_recipe(config.recipe, search, config.recipe.epochs))
 
 
 def config_from_parameters(parameters: dict) -> ExperimentConfig:
