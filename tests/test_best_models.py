@@ -1,4 +1,5 @@
-"""Budget points keep the upstream recipe; gains are paired; validation gives the crossover; ensembles average."""
+"""Budget points keep the upstream recipe; the screen compares at equal time; gains are paired; validation gives the
+crossover; ensembles average."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from mnist_study.pipeline.best_models import (
     augmentation_gains,
     budget_config,
     budget_epochs,
+    check_augmentations,
     choose_architecture,
     comparison_row,
     crossover_epochs,
@@ -18,51 +20,51 @@ from mnist_study.pipeline.best_models import (
     ensemble_probabilities,
     final_model_name,
     final_point,
-    upstream_runs,
 )
 from mnist_study.pipeline.experiment import ExperimentConfig
 
 UPSTREAM = ExperimentConfig(dataset="fashion_mnist", seeds=[0, 1, 2], recipe=TrainingRecipe(
-    epochs=10, lr_schedule="warmup_cosine", optimizer="adamw", weight_decay=0.05, early_stopping_patience=3,
+    epochs=10, lr_schedule="wsd", optimizer="sgd_nesterov", learning_rate=0.05, weight_decay=5e-4, batch_size=64,
     precision="mixed_bfloat16"))
 
 
 def test_budget_points_keep_the_upstream_recipe_and_change_epochs_and_augmentation():
-    plain = budget_config(UPSTREAM, "plain", 5, [0, 1])
-    augmented = budget_config(UPSTREAM, "augmented", 20, [0, 1])
+    plain = budget_config(UPSTREAM, "none", 5, [0, 1])
+    augmented = budget_config(UPSTREAM, "clothing_erasing", 20, [0, 1])
     assert (plain.recipe.augmentation, plain.recipe.epochs, plain.seeds) == ("none", 5, [0, 1])
-    assert (augmented.recipe.augmentation, augmented.recipe.epochs) == ("clothing", 20)
+    assert (augmented.recipe.augmentation, augmented.recipe.epochs) == ("clothing_erasing", 20)
     # Everything else is the upstream recipe, field for field.
     assert {**augmented.as_dict(), "augmentation": None, "epochs": None, "seeds": None} == \
            {**UPSTREAM.as_dict(), "augmentation": None, "epochs": None, "seeds": None}
-    mnist = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=4))
-    assert budget_config(mnist, "augmented", 4, [0]).recipe.augmentation == "digits"
-    with pytest.raises(ValueError, match=r"arm: unknown 'mixup'; expected one of \['plain', 'augmented'\]"):
+    with pytest.raises(ValueError, match=r"augmentation: unknown 'mixup'"):
         budget_config(UPSTREAM, "mixup", 5, [0])
     with pytest.raises(ValueError, match="seeds: expected a non-empty list"):
-        budget_config(UPSTREAM, "plain", 5, [])
+        budget_config(UPSTREAM, "none", 5, [])
 
 
-def test_budgets_are_fractions_of_the_upstream_epochs():
-    assert budget_epochs(8, [0.5, 1.0, 2.0]) == [4, 8, 16]
-    assert budget_epochs(3, [0.1, 1.0]) == [2, 3]  # at least 2: a warm-up epoch and one to decay
-    with pytest.raises(ValueError, match=r"budget_fractions: \[0.5, 0.55\] give repeated budgets \[4\] of 8 epochs"):
-        budget_epochs(8, [0.5, 0.55])
-    with pytest.raises(ValueError, match="budget_fractions: expected a non-empty list of positive numbers"):
-        budget_epochs(8, [0.5, -1])
+def test_budgets_are_multiples_of_the_upstream_epochs_and_augmentations_suit_the_dataset():
+    assert budget_epochs(8, [4, 1, 2]) == [8, 16, 32]
+    with pytest.raises(ValueError, match=r"budget_multiples: expected a non-empty list of distinct positive integers"):
+        budget_epochs(8, [1, 1])
+    with pytest.raises(ValueError, match=r"budget_multiples: expected .*, got \[0.5, 1\]"):
+        budget_epochs(8, [0.5, 1])
+    check_augmentations("fashion_mnist", ["flip", "clothing", "clothing_erasing"])
+    with pytest.raises(ValueError, match=r"mnist augmentations: expected a non-empty list of distinct names from "
+                                         r"\['digits'\], got \['clothing'\]"):
+        check_augmentations("mnist", ["clothing"])  # a mirrored 2 is no 2
 
 
 def _runs(seeds, validation, test):
-    return [{"seed": seed, "best_val_accuracy": v, "test_accuracy": t, "train_time_s": 1.0}
+    return [{"seed": seed, "final_val_accuracy": v, "test_accuracy": t, "train_time_s": 1.0}
             for seed, v, t in zip(seeds, validation, test, strict=True)]
 
 
 def test_gains_are_paired_by_seed_and_the_crossover_needs_every_larger_budget():
     points = [
-        curve_point("plain", 4, _runs([0, 1], [0.990, 0.980], [0.99, 0.98]), "up"),
-        curve_point("plain", 8, _runs([0, 1, 2], [0.991, 0.985, 0.5], [0.99, 0.98, 0.5]), "up"),
-        curve_point("augmented", 4, _runs([0, 1], [0.985, 0.978], [0.98, 0.97]), "here"),
-        curve_point("augmented", 8, _runs([0, 1], [0.995, 0.987], [0.99, 0.99]), "here"),
+        curve_point("plain", "none", 4, _runs([0, 1], [0.990, 0.980], [0.99, 0.98])),
+        curve_point("plain", "none", 8, _runs([0, 1, 2], [0.991, 0.985, 0.5], [0.99, 0.98, 0.5])),
+        curve_point("augmented", "digits", 4, _runs([0, 1], [0.985, 0.978], [0.98, 0.97])),
+        curve_point("augmented", "digits", 8, _runs([0, 1], [0.995, 0.987], [0.99, 0.99])),
     ]
     assert points[0]["val_accuracy_std"] == pytest.approx(np.std([0.990, 0.980], ddof=1))
     gains = augmentation_gains(points)
@@ -109,43 +111,44 @@ def test_the_crossover_sentence_says_what_the_gains_show():
     assert "pays on validation at 4 epochs but not at the largest budget tried" in \
         crossover_markdown("mnist", curve((4, 0.001), (8, -0.002)))
     assert "does not pay on validation at any budget tried" in crossover_markdown("mnist", curve((4, -0.001), (8, 0.0)))
+    converged = {**curve((4, -0.001), (8, 0.0)), "plain_last_gain": 0.0002, "plain_plateaued": True}
+    assert "up to a budget where the plain arm had converged: no crossover. The plain arm had stopped improving " \
+           "(+0.02 points over its last doubling)." in crossover_markdown("mnist", converged)
+    short = {**curve((4, -0.003), (8, 0.002)), "plain_last_gain": 0.004, "plain_plateaued": False}
+    assert "still improving (+0.40 points over its last doubling): the curve stops short of its plateau" in \
+        crossover_markdown("mnist", short)
 
 
-def test_a_budget_point_may_change_precision_and_nothing_else():
-    config = budget_config(UPSTREAM, "plain", 5, [0], precision="float32")
-    assert config.recipe.precision == "float32"
-    assert budget_config(UPSTREAM, "plain", 5, [0]).recipe.precision == "mixed_bfloat16"
-    with pytest.raises(ValueError, match="precision: unknown 'float16'"):
-        budget_config(UPSTREAM, "plain", 5, [0], precision="float16")
+def _candidate(name, flops, *points):
+    return {"architecture": name, "forward_flops": flops,
+            "points": [{"epochs": epochs, "train_time_s": seconds, "val_accuracy": accuracy}
+                       for epochs, seconds, accuracy in points]}
 
 
-def _screen(*rows):
-    return [{"architecture": name, "val_accuracy": accuracy, "forward_flops": flops} for name, accuracy, flops in rows]
-
-
-def test_the_screen_takes_the_best_validation_accuracy_unless_a_cheaper_one_is_within_tolerance():
-    screen = _screen(("cnn_batchnorm", 0.9900, 11_000_000), ("resnet_mini", 0.9920, 9_000_000),
-                     ("mobilenet_mini", 0.9915, 4_000_000))
-    assert choose_architecture(screen, tolerance=0.0) == "resnet_mini"
-    assert choose_architecture(screen, tolerance=0.001) == "mobilenet_mini"  # 0.05 points worse, half the FLOPs
-    assert choose_architecture(screen, tolerance=0.0001) == "resnet_mini"
-    with pytest.raises(ValueError, match=r"screen_tolerance: expected an accuracy difference in \[0, 0.1\), got 5"):
-        choose_architecture(screen, tolerance=5)
+def test_the_screen_compares_at_the_time_the_fastest_candidate_took_for_its_longest_budget():
+    fast = _candidate("cnn_regularized", 5e6, (2, 20.0, 0.990), (4, 40.0, 0.992))
+    slow_but_better = _candidate("cnn_batchnorm", 6e6, (2, 35.0, 0.993), (4, 70.0, 0.995))
+    too_slow = _candidate("resnet_mini", 7e6, (2, 80.0, 0.999), (4, 160.0, 0.999))
+    rows = [fast, slow_but_better, too_slow]
+    assert choose_architecture(rows) == ("cnn_batchnorm", 40.0)  # its 2-epoch point fits in 40 s and beats 0.992
+    assert [row["val_accuracy_at_equal_time"] for row in rows] == [0.992, 0.993, None]
+    tie = [_candidate("cnn_batchnorm", 6e6, (2, 10.0, 0.99)), _candidate("fashion_cnn_bn", 4e6, (2, 10.0, 0.99))]
+    assert choose_architecture(tie)[0] == "fashion_cnn_bn"  # fewer FLOPs
     with pytest.raises(ValueError, match="screen: expected at least one candidate"):
-        choose_architecture([], tolerance=0.001)
+        choose_architecture([])
 
 
 def test_the_final_point_is_the_best_on_validation_plain_or_augmented():
     points = [
-        curve_point("plain", 4, _runs([0, 1], [0.990, 0.980], [0.5, 0.5]), "here"),
-        curve_point("plain", 8, _runs([0, 1], [0.992, 0.990], [0.5, 0.5]), "up"),
-        curve_point("augmented", 4, _runs([0, 1], [0.985, 0.978], [0.99, 0.99]), "here"),  # best on test: ignored
-        curve_point("augmented", 8, _runs([0, 1], [0.990, 0.987], [0.99, 0.99]), "here"),
+        curve_point("plain", "none", 4, _runs([0, 1], [0.990, 0.980], [0.5, 0.5])),
+        curve_point("plain", "none", 8, _runs([0, 1], [0.992, 0.990], [0.5, 0.5])),
+        curve_point("augmented", "digits", 4, _runs([0, 1], [0.985, 0.978], [0.99, 0.99])),  # best on test: ignored
+        curve_point("augmented", "digits", 8, _runs([0, 1], [0.990, 0.987], [0.99, 0.99])),
     ]
     assert (final_point(points)["arm"], final_point(points)["epochs"]) == ("plain", 8)
-    tie = [curve_point("augmented", 4, _runs([0], [0.99], [0.9]), "here"),
-           curve_point("plain", 4, _runs([0], [0.99], [0.9]), "here"),
-           curve_point("plain", 2, _runs([0], [0.99], [0.9]), "here")]
+    tie = [curve_point("augmented", "digits", 4, _runs([0], [0.99], [0.9])),
+           curve_point("plain", "none", 4, _runs([0], [0.99], [0.9])),
+           curve_point("plain", "none", 2, _runs([0], [0.99], [0.9]))]
     assert (final_point(tie)["arm"], final_point(tie)["epochs"]) == ("plain", 2)  # smaller budget, then plain
     with pytest.raises(ValueError, match="points: the budget curve is empty"):
         final_point([])
@@ -163,16 +166,3 @@ def test_final_names_map_back_to_their_architecture():
         final_model_name("resnet_mini", "mixup")
 
 
-def test_upstream_runs_pick_their_seeds_with_their_probabilities():
-    summary = {"parameters": 7, "first_seed_report": {"accuracy": 0.5},
-               "runs": [{"seed": seed, "test_accuracy": 0.1 * seed} for seed in (0, 1, 2)]}
-    probabilities = np.arange(3 * 4 * 2, dtype=np.float32).reshape(3, 4, 2)
-    runs = upstream_runs(summary, probabilities, "cnn_batchnorm", [0, 2])
-    assert [run["seed"] for run in runs.runs] == [0, 2] and runs.parameter_count == 7
-    assert np.array_equal(np.stack(runs.seed_probabilities), probabilities[[0, 2]])
-    assert runs.first is None and runs.first_report == {"accuracy": 0.5}
-    assert upstream_runs(summary, probabilities, "cnn_batchnorm", [1]).first_report is None  # not seed 0's report
-    with pytest.raises(ValueError, match=r"seeds: \[3\] are not all among cnn_batchnorm's upstream runs"):
-        upstream_runs(summary, probabilities, "cnn_batchnorm", [3])
-    with pytest.raises(ValueError, match="cnn_batchnorm: 3 runs but probabilities for 2"):
-        upstream_runs(summary, probabilities[:2], "cnn_batchnorm", [0])

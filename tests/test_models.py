@@ -13,6 +13,7 @@ EXPECTED_PARAMETERS = {
     "cnn_regularized": 225_546,  # 832 + 18,496 + (1600*128 + 128) + 1,290
     "cnn_batchnorm": 131_530,  # the seed's batch-norm CNN
     "fashion_cnn": 225_034,  # 320 + 18,496 + (1600*128 + 128) + 1,290
+    "fashion_cnn_bn": 421_930,  # 288 + 128 + 18,432 + 256 (no conv bias; BN 4 per channel) + (3136*128 + 128) + 1,290
     # Convolutions without bias; every batch norm holds 4 numbers per channel (2 trained, 2 running statistics).
     # Stem 288 + 128; block 32: 1x1 shortcut 1,024 + 128, two 3x3 9,216 + 128 each; block 64: shortcut 2,048 + 256,
     # 3x3 18,432 + 256, 3x3 36,864 + 256; head 64*10 + 10.

@@ -18,7 +18,10 @@ from mnist_study.pipeline.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 # 2 epochs: a warm-up epoch and one to decay; a search of 2 trials of 3 epochs.
 TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 2, "search_epochs": 3}
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
-TINY_PARAMETERS = {"06_best_models": {"seeds": [0], "curve_seeds": [0], "budget_fractions": [1.0, 2.0]}}
+# 06: three candidates (one slow), a second final seed that the curve did not train, budgets of 1x and 2x.
+TINY_PARAMETERS = {"06_best_models": {"seeds": [0, 1], "curve_seeds": [0], "screen_budgets": [2, 3],
+                                      "budget_multiples": [1, 2],
+                                      "candidates": ["cnn_regularized", "fashion_cnn_bn", "resnet_mini"]}}
 pytestmark = pytest.mark.notebook
 
 
@@ -145,102 +148,65 @@ def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
     from mnist_study.pipeline.best_models import final_point
 
     metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
-    upstream = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
     for dataset, result in metrics["results"].items():
         labels = load_dataset(dataset).test_labels
-        upstream_metrics = read_json(tiny_results / "metrics" / f"{upstream[dataset]}.json")
-        # The screen: every candidate at the smallest budget; the batch-norm CNN's run is the upstream one.
+        # The screen: every candidate at each screen budget; the choice is the best score at equal time.
         screen = result["screen"]
-        assert [row["architecture"] for row in screen["rows"]] == ["cnn_batchnorm", "resnet_mini", "mobilenet_mini"]
-        assert screen["epochs"] == 2 and result["architecture"] == screen["chosen"]
-        assert screen["rows"][0]["source"] == upstream[dataset]
-        assert screen["rows"][0]["val_accuracy"] == \
-            upstream_metrics["models"]["cnn_batchnorm"]["runs"][0]["best_val_accuracy"]
-        assert [row["precision"] for row in screen["rows"]] == ["float32", "float32", "float32"]
-        best = max(row["val_accuracy"] for row in screen["rows"])
-        chosen_row = next(row for row in screen["rows"] if row["architecture"] == screen["chosen"])
-        assert chosen_row["val_accuracy"] >= best - screen["tolerance"]
+        assert [row["architecture"] for row in screen["rows"]] == TINY_PARAMETERS["06_best_models"]["candidates"]
+        assert all([point["epochs"] for point in row["points"]] == [2, 3] for row in screen["rows"])
+        assert screen["equal_time_s"] == min(max(point["train_time_s"] for point in row["points"])
+                                             for row in screen["rows"])
+        scored = [row for row in screen["rows"] if row["val_accuracy_at_equal_time"] is not None]
+        assert result["architecture"] == screen["chosen"] == max(
+            scored, key=lambda row: (row["val_accuracy_at_equal_time"], -row["forward_flops"]))["architecture"]
+        assert (tiny_results / "figures" / "06_best_models" / f"{dataset}_screen.png").is_file()
         architecture = result["architecture"]
         curve = result["budget_curve"]
         assert [(point["arm"], point["epochs"]) for point in curve["points"]] == [
             ("plain", 2), ("plain", 4), ("augmented", 2), ("augmented", 4)]
-        # The plain arm at the upstream budget is the screen's run (the upstream one for the batch-norm CNN).
-        plain = curve["points"][0]
-        assert plain["val_accuracy_by_seed"] == [chosen_row["val_accuracy"]]
-        assert plain["source"] == chosen_row["source"]
-        assert all(point["source"] == "06_best_models" for point in curve["points"][1:])
+        augmentation = result["augmentation_screen"]
+        assert list(augmentation["val_accuracy"]) == {"mnist": ["digits"],
+                                                      "fashion_mnist": ["clothing", "clothing_erasing"]}[dataset]
+        assert augmentation["chosen"] == max(augmentation["val_accuracy"], key=augmentation["val_accuracy"].get)
+        assert {point["augmentation"] for point in curve["points"] if point["arm"] == "augmented"} == \
+            {augmentation["chosen"]}
         for gain in curve["gains"]:
             pair = {point["arm"]: point for point in curve["points"] if point["epochs"] == gain["epochs"]}
             difference = pair["augmented"]["val_accuracy_mean"] - pair["plain"]["val_accuracy_mean"]
             assert gain["val_gain"] == pytest.approx(difference)
-        assert "crossover_epochs" in curve
-        # The final recipe: the curve's point with the best validation accuracy, plain or augmented.
+        assert "crossover_epochs" in curve and isinstance(curve["plain_plateaued"], bool)
+        # The final recipe: the curve's point with the best validation accuracy, on both seeds (seed 1 trained).
         point = final_point(curve["points"])
         final = result["final"]
-        assert (final["arm"], final["epochs"], final["source"]) == (point["arm"], point["epochs"], point["source"])
+        assert (final["arm"], final["epochs"], final["augmentation"]) == (point["arm"], point["epochs"],
+                                                                          point["augmentation"])
         assert result["recipe"]["epochs"] == point["epochs"] and result["recipe"]["train_subset"] == 300
-        assert result["recipe"]["augmentation"] == \
-            ({"mnist": "digits", "fashion_mnist": "clothing"}[dataset] if point["arm"] == "augmented" else "none")
+        assert result["recipe"]["lr_schedule"] == "wsd" and result["recipe"]["augmentation"] == point["augmentation"]
         summary = result["final_summary"]
-        assert summary["seeds"] == [0] and summary["runs"][0]["test_accuracy"] == point["test_accuracy_by_seed"][0]
-        if final["source"] == "06_best_models":
-            assert final["model"] == f"{architecture}_{point['arm']}" and list(result["models"]) == [final["model"]]
-            assert (tiny_results / "models" / f"{dataset}_{final['model']}.keras").is_file()
-        else:  # upstream's runs keep their name and files
-            assert final["model"] == architecture and result["models"] == {}
+        assert summary["seeds"] == [0, 1]
+        # Mirror-image averaging: measured on validation for clothing only, applied only where it pays there.
+        tta = summary.get("test_time_augmentation")
+        assert (tta is not None) == (dataset == "fashion_mnist")
+        if tta is None or not tta["applied"]:
+            assert summary["runs"][0]["test_accuracy"] == point["test_accuracy_by_seed"][0]
+        else:
+            assert tta["val_gain"] > 0 and tta["test_accuracy_as_is"][0] == point["test_accuracy_by_seed"][0]
+        assert final["model"] == f"{architecture}_{point['arm']}" and list(result["models"]) == [final["model"]]
+        assert (tiny_results / "models" / f"{dataset}_{final['model']}.keras").is_file()
         ensemble = result["ensemble"]
         predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
         assert ensemble["accuracy"] == float(np.mean(predictions == labels))
         assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
-        # Every run trained here has its probabilities saved, once.
+        # Every curve point has its probabilities saved.
         for point in curve["points"]:
             stem = f"{dataset}_{architecture}_{point['arm']}_{point['epochs']}_epochs"
-            saved = tiny_results / "probabilities" / f"{stem}.npy"
-            assert saved.is_file() == (point["source"] == "06_best_models")
-            if saved.is_file():
-                assert np.load(saved).shape == (1, 10_000, 10)
-        for row in screen["rows"]:
-            saved = tiny_results / "probabilities" / f"{dataset}_{row['architecture']}_screen_2_epochs.npy"
-            assert saved.is_file() == (row["source"] == "06_best_models" and row["architecture"] != architecture)
+            assert np.load(tiny_results / "probabilities" / f"{stem}.npy").shape == (1, 10_000, 10)
         assert [row["arm"] for row in result["comparisons"]] == ["augmented, 2 epochs", "augmented, 4 epochs",
-                                                                  "final, ensemble of 1"]
+                                                                  "final, ensemble of 2"]
         for row in result["comparisons"]:
             test = row["mcnemar_vs_baseline"]
             assert 0 <= test["p_value"] <= test["p_value_bh"] <= 1
     assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist", "fashion_mnist"]
-
-
-def test_a_final_that_is_the_upstream_runs_is_reused_not_retrained(tiny_results, tmp_path):
-    """When validation prefers 04's own runs, 06 reuses their probabilities: no model is trained or saved for it."""
-    from mnist_study.core.data import load_dataset
-
-    inputs = tmp_path / "inputs"
-    for folder in ("metrics", "probabilities", "predictions"):
-        shutil.copytree(tiny_results / folder, inputs / folder)
-    # Upstream runs that no augmented run can beat on validation, so the path is taken whatever augmentation reaches.
-    upstream_path = inputs / "metrics" / "04_fashion_mnist.json"
-    upstream = read_json(upstream_path)
-    for run in upstream["models"]["cnn_batchnorm"]["runs"]:
-        run["best_val_accuracy"] = 1.0
-    upstream_path.write_text(json.dumps(upstream))
-    results = tmp_path / "results"
-    execute("06_best_models", results_dir=results, parameters={
-        "datasets": ["fashion_mnist"], "candidates": ["cnn_batchnorm"], "budget_fractions": [1.0], "seeds": [0],
-        "curve_seeds": [0], "inputs_dir": str(inputs)})
-    result = read_json(results / "metrics" / "06_best_models.json")["results"]["fashion_mnist"]
-    assert result["final"] == {"architecture": "cnn_batchnorm", "arm": "plain", "epochs": 2,
-                               "source": "04_fashion_mnist", "model": "cnn_batchnorm"}
-    assert result["models"] == {} and not list(results.glob("models/*"))
-    assert result["final_summary"]["runs"] == upstream["models"]["cnn_batchnorm"]["runs"][:1]
-    saved = upstream["models"]["cnn_batchnorm"]["artifacts"]["probabilities"]
-    ensemble = np.load(results / "predictions" / "fashion_mnist_cnn_batchnorm_ensemble.npy")
-    np.testing.assert_array_equal(ensemble, np.load(inputs / "probabilities" / saved)[0].argmax(axis=1))
-    accuracy = float(np.mean(ensemble == load_dataset("fashion_mnist").test_labels))
-    assert result["ensemble"]["accuracy"] == result["final_summary"]["runs"][0]["test_accuracy"] == accuracy
-    # The augmented arm was trained here, so its probabilities are saved; the plain arm's stay 04's.
-    assert np.load(results / "probabilities" / "fashion_mnist_cnn_batchnorm_augmented_2_epochs.npy").shape == \
-        (1, 10_000, 10)
-    assert not (results / "probabilities" / "fashion_mnist_cnn_batchnorm_plain_2_epochs.npy").exists()
 
 
 def test_a_rerun_of_06_reuses_every_run_and_reproduces_its_results(tiny_results, tmp_path):
@@ -254,7 +220,7 @@ def test_a_rerun_of_06_reuses_every_run_and_reproduces_its_results(tiny_results,
     second = read_json(tmp_path / "metrics" / "06_best_models.json")
     assert first["trained_runs"] and {run["reused_from"] for run in second["trained_runs"]} == {"published"}
     assert json.dumps(second["results"]) == json.dumps(first["results"])
-    for path in (tiny_results / "probabilities").glob("*_epochs.npy"):
+    for path in (tiny_results / "probabilities").glob("*_*_*.npy"):
         assert path.read_bytes() == (tmp_path / "probabilities" / path.name).read_bytes(), path.name
 
 

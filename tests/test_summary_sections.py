@@ -51,10 +51,10 @@ def test_the_best_models_targets_and_many_test_adjustment():
     assert [row["mcnemar_vs_baseline"]["p_value_bh"] for row in comparisons["mnist"]] == [0.02, 0.04]
 
 
-def _upstream(tmp_path):
-    (tmp_path / "metrics").mkdir()
-    parameters = {"dataset": "mnist", "seeds": [0, 1, 2], "epochs": 8, "validation_fraction": 0.1,
-                  "train_subset": None}
+def _upstream(tmp_path, lr_schedule="wsd"):
+    (tmp_path / "metrics").mkdir(exist_ok=True)
+    parameters = {"dataset": "mnist", "seeds": [0, 1, 2], "epochs": 8, "lr_schedule": lr_schedule,
+                  "optimizer": "sgd_nesterov", "learning_rate": 0.05, "validation_fraction": 0.1, "train_subset": None}
     metrics = {"models": {"cnn_regularized": {"seeds": [0, 1, 2]}, "cnn_batchnorm": {"seeds": [0, 1, 2]}},
                "provenance": {"parameters": parameters}}
     (tmp_path / "metrics" / "03_cnn_architectures.json").write_text(json.dumps(metrics))
@@ -62,23 +62,37 @@ def _upstream(tmp_path):
 
 
 def test_the_plan_reads_the_upstream_recipe_and_budgets(tmp_path):
-    plan = plan_best_models(["mnist"], ["cnn_batchnorm", "resnet_mini"], ["resnet_mini"], 0.001, [0.5, 1.0, 4.0],
+    plan = plan_best_models(["mnist"], ["cnn_batchnorm", "resnet_mini"], [2, 4], [4, 1, 2], ["clothing"],
                             [0, 1], [0, 1, 2], "cnn_regularized", _upstream(tmp_path))
-    assert plan.budgets == {"mnist": [4, 8, 32]}
-    assert plan.config("mnist", "augmented", 32, [0], "resnet_mini").recipe.precision == "float32"
-    assert plan.config("mnist", "augmented", 32, [0], "resnet_mini").recipe.augmentation == "digits"
+    assert plan.budgets == {"mnist": [8, 16, 32]} and plan.augmentations == {"mnist": ["digits"]}
+    config = plan.config("mnist", "digits", 32, [0])
+    assert (config.recipe.epochs, config.recipe.augmentation, config.recipe.optimizer) == (32, "digits",
+                                                                                          "sgd_nesterov")
 
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"datasets": ["cifar10"]}, "datasets: expected a non-empty list of distinct names from"),
     ({"curve_seeds": [0, 0]}, r"curve_seeds: expected a non-empty list of distinct non-negative integers"),
-    ({"candidates": []}, r"candidates: expected a list of distinct architecture names, got \[\]"),
+    ({"candidates": []}, r"candidates: expected a non-empty list of distinct architecture names, got \[\]"),
+    ({"candidates": ["vgg"]}, r"unknown model 'vgg'"),
     ({"baseline": "lenet5"}, r"baseline: 'lenet5' was not trained by 03_cnn_architectures"),
-    ({"seeds": [0, 5]}, r"seeds: \[0, 5\] must be among the seeds 03_cnn_architectures trained cnn_batchnorm on"),
+    ({"budget_multiples": [1, 1]}, r"budget_multiples: expected a non-empty list of distinct positive integers"),
+    ({"fashion_augmentations": ["rotate"], "datasets": ["fashion_mnist"]},
+     r"fashion_mnist augmentations: expected a non-empty list of distinct names from \['digits', 'flip', "
+     r"'clothing', 'clothing_erasing'\], got \['rotate'\]"),
+    ({"screen_budgets": []}, r"screen_budgets: expected a non-empty list of distinct epoch counts, got \[\]"),
 ])
 def test_a_bad_plan_names_the_parameter(tmp_path, changes, message):
-    arguments = {"datasets": ["mnist"], "candidates": ["cnn_batchnorm"], "float32_architectures": [],
-                 "screen_tolerance": 0.001, "budget_fractions": [1.0], "curve_seeds": [0], "seeds": [0],
+    arguments = {"datasets": ["mnist"], "candidates": ["cnn_batchnorm"], "screen_budgets": [2, 4],
+                 "budget_multiples": [1], "fashion_augmentations": ["clothing"], "curve_seeds": [0], "seeds": [0],
                  "baseline": "cnn_regularized", "inputs_dir": _upstream(tmp_path)}
     with pytest.raises(ValueError, match=message):
         plan_best_models(**{**arguments, **changes})
+
+
+def test_a_plan_refuses_an_upstream_recipe_it_cannot_branch(tmp_path):
+    with pytest.raises(ValueError, match=r"03_cnn_architectures.json: its recipe is 'warmup_cosine'; 06 branches "
+                                         r"budgets from warmup-stable-decay runs \(re-run 03_cnn_architectures\)"):
+        plan_best_models(["mnist"], ["cnn_batchnorm"], [2], [1], ["clothing"], [0], [0], "cnn_regularized",
+                         _upstream(tmp_path, lr_schedule="warmup_cosine"))
+

@@ -1,5 +1,5 @@
-"""The best-model study: an architecture screen, plain against augmented training over training budgets, the
-final recipe that validation picks among the curve's points, ensembles."""
+"""The best-model study's pieces: budgets, the architecture screen's choice at equal training time, budget-curve
+points, augmentation's gains and crossover, the final point, ensembles and comparisons."""
 
 from __future__ import annotations
 
@@ -8,48 +8,55 @@ from dataclasses import replace
 import numpy as np
 
 from mnist_study.analysis.evaluation import mcnemar_exact
+from mnist_study.core.augmentation import AUGMENTATIONS
 from mnist_study.pipeline.experiment import ExperimentConfig, ModelRuns
 
-# Augmentation that keeps an image in its class: digits turn, shift and zoom a little; clothes flip and shift.
-DATASET_AUGMENTATION = {"mnist": "digits", "fashion_mnist": "clothing"}
+# Augmentation that keeps an image in its class: digits shift; clothes may also flip and lose a patch.
+# Fashion-MNIST's candidates are a notebook parameter; validation chooses among them.
+DATASET_AUGMENTATIONS = {"mnist": ["digits"], "fashion_mnist": ["clothing", "clothing_erasing"]}
+# Where a mirror image is the same class, so that averaging with it (test-time augmentation) is allowed.
+FLIP_INVARIANT = {"mnist": False, "fashion_mnist": True}
 
 ARMS = ["plain", "augmented"]
 
 
-def budget_epochs(upstream_epochs: int, fractions: list[float]) -> list[int]:
-    """Training budgets in epochs: fractions of the upstream notebook's, at least 2 (one warm-up, one to decay)."""
-    if not isinstance(fractions, list) or not fractions or any(
-            isinstance(f, bool) or not isinstance(f, int | float) or f <= 0 for f in fractions):
-        raise ValueError(f"budget_fractions: expected a non-empty list of positive numbers, got {fractions!r}")
-    budgets = sorted({max(2, round(fraction * upstream_epochs)) for fraction in fractions})
-    if len(budgets) != len(fractions):
-        raise ValueError(f"budget_fractions: {fractions!r} give repeated budgets {budgets} of {upstream_epochs} epochs")
-    return budgets
+def budget_epochs(upstream_epochs: int, multiples: list[int]) -> list[int]:
+    """The budget curve's budgets in epochs: whole multiples of the upstream notebook's epochs."""
+    if not isinstance(multiples, list) or not multiples or len(set(multiples)) != len(multiples) or any(
+            isinstance(m, bool) or not isinstance(m, int) or m <= 0 for m in multiples):
+        raise ValueError(f"budget_multiples: expected a non-empty list of distinct positive integers, got "
+                         f"{multiples!r}")
+    return sorted(multiple * upstream_epochs for multiple in multiples)
 
 
-def budget_config(upstream: ExperimentConfig, arm: str, epochs: int, seeds: list[int],
-                  precision: str | None = None) -> ExperimentConfig:
-    """The upstream recipe (optimizer, schedule, batch, early stopping, precision) at `epochs`, with or without
-    the dataset's augmentation. The schedule spans the budget, so every budget ends at a learning rate of 0.
-    `precision`, where given, replaces the upstream one (for architectures that are slower in bfloat16)."""
-    if arm not in ARMS:
-        raise ValueError(f"arm: unknown {arm!r}; expected one of {ARMS}")
-    augmentation = DATASET_AUGMENTATION[upstream.dataset] if arm == "augmented" else "none"
-    recipe = replace(upstream.recipe, epochs=epochs, augmentation=augmentation,
-                     precision=precision or upstream.recipe.precision)
+def check_augmentations(dataset: str, augmentations) -> None:
+    allowed = [name for name in AUGMENTATIONS if name != "none" and (FLIP_INVARIANT[dataset] or name == "digits")]
+    if not isinstance(augmentations, list) or not augmentations or len(set(augmentations)) != len(augmentations) \
+            or not set(augmentations) <= set(allowed):
+        raise ValueError(f"{dataset} augmentations: expected a non-empty list of distinct names from {allowed}, "
+                         f"got {augmentations!r}")
+
+
+def budget_config(upstream: ExperimentConfig, augmentation: str, epochs: int, seeds: list[int]) -> ExperimentConfig:
+    """The upstream notebook's searched recipe (warmup-stable-decay) at `epochs`, with `augmentation`."""
+    recipe = replace(upstream.recipe, epochs=epochs, augmentation=augmentation)
     return replace(upstream, seeds=seeds, recipe=recipe)
 
 
-def choose_architecture(screen: list[dict], tolerance: float) -> str:
-    """The screen's choice: the best validation accuracy, unless a candidate with fewer forward FLOPs per image
-    is within `tolerance` of it; then the cheapest such candidate. Rows: architecture, val_accuracy, forward_flops."""
-    if not screen:
+def choose_architecture(rows: list[dict]) -> tuple[str, float]:
+    """The screen's choice at equal training time. The time is the one the fastest candidate took for its longest
+    budget; each candidate scores its best validation accuracy among the points it trained within that time (none:
+    too slow to compete). The best score wins; ties go to fewer FLOPs. Rows: architecture, forward_flops, points
+    [{epochs, train_time_s, val_accuracy}]; each row gets its `val_accuracy_at_equal_time`. Returns (choice, time)."""
+    if not rows:
         raise ValueError("screen: expected at least one candidate")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < 0.1:
-        raise ValueError(f"screen_tolerance: expected an accuracy difference in [0, 0.1), got {tolerance!r}")
-    best = max(row["val_accuracy"] for row in screen)
-    close = [row for row in screen if row["val_accuracy"] >= best - tolerance]
-    return min(close, key=lambda row: (row["forward_flops"], -row["val_accuracy"]))["architecture"]
+    equal_time = min(max(point["train_time_s"] for point in row["points"]) for row in rows)
+    for row in rows:
+        within = [point["val_accuracy"] for point in row["points"] if point["train_time_s"] <= equal_time]
+        row["val_accuracy_at_equal_time"] = max(within) if within else None
+    fitting = [row for row in rows if row["val_accuracy_at_equal_time"] is not None]
+    best = max(fitting, key=lambda row: (row["val_accuracy_at_equal_time"], -row["forward_flops"]))
+    return best["architecture"], equal_time
 
 
 def final_point(points: list[dict]) -> dict:
@@ -76,30 +83,16 @@ def architecture_of(model_name: str, architectures: list[str]) -> str:
     raise ValueError(f"model_name: {model_name!r} is no architecture of {architectures} and no 06 final of one")
 
 
-def upstream_runs(summary: dict, seed_probabilities: np.ndarray, model_name: str, seeds: list[int]) -> ModelRuns:
-    """`seeds` of an upstream notebook's runs of one model as ModelRuns: their per-seed numbers and saved test
-    probabilities (`seed_probabilities` has shape (runs, n_test, n_classes), in the order of the summary's runs).
-    There is no trained model or history here: the upstream notebook saved and drew those."""
-    trained = [run["seed"] for run in summary["runs"]]
-    if len(seed_probabilities) != len(trained):
-        raise ValueError(f"{model_name}: {len(trained)} runs but probabilities for {len(seed_probabilities)}")
-    if not set(seeds) <= set(trained):
-        raise ValueError(f"seeds: {seeds!r} are not all among {model_name}'s upstream runs, seeds {trained!r}")
-    order = [trained.index(seed) for seed in seeds]
-    return ModelRuns(model_name, summary["parameters"], runs=[summary["runs"][index] for index in order],
-                     first_report=summary["first_seed_report"] if order[0] == 0 else None,
-                     seed_probabilities=[np.asarray(seed_probabilities[index]) for index in order])
-
-
-def curve_point(arm: str, epochs: int, runs: list[dict], source: str) -> dict:
-    """One point of the budget curve: validation and test accuracy over its seeds (mean, sample std)."""
-    validation = [run["best_val_accuracy"] for run in runs]
+def curve_point(arm: str, augmentation: str, epochs: int, runs: list[dict]) -> dict:
+    """One point of the budget curve: validation accuracy of the final weights, and test accuracy, over its seeds
+    (mean, sample std)."""
+    validation = [run["final_val_accuracy"] for run in runs]
     test = [run["test_accuracy"] for run in runs]
 
     def spread(values):
         return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
-    return {"arm": arm, "epochs": epochs, "source": source, "seeds": [run["seed"] for run in runs],
+    return {"arm": arm, "augmentation": augmentation, "epochs": epochs, "seeds": [run["seed"] for run in runs],
             "val_accuracy_mean": float(np.mean(validation)), "val_accuracy_std": spread(validation),
             "test_accuracy_mean": float(np.mean(test)), "test_accuracy_std": spread(test),
             "val_accuracy_by_seed": validation, "test_accuracy_by_seed": test,
@@ -143,7 +136,8 @@ def merge_runs(first: ModelRuns, more: ModelRuns) -> ModelRuns:
     if overlap:
         raise ValueError(f"merge_runs: seeds {sorted(overlap)} are in both")
     return replace(first, runs=first.runs + more.runs, histories={**first.histories, **more.histories},
-                   seed_probabilities=first.seed_probabilities + more.seed_probabilities)
+                   seed_probabilities=first.seed_probabilities + more.seed_probabilities,
+                   trained=first.trained + more.trained)
 
 
 def ensemble_probabilities(seed_probabilities: list[np.ndarray]) -> np.ndarray:
@@ -191,16 +185,24 @@ def comparison_row(arm: str, accuracy_by_run: dict, predictions: np.ndarray, lab
 
 
 def crossover_markdown(dataset: str, curve: dict) -> str:
-    """The budget curve's answer in one sentence, from its numbers."""
+    """The budget curve's answer in one sentence, from its numbers, and whether the plain arm had converged."""
     first, last = curve["gains"][0], curve["gains"][-1]
     trend = (f"from {100 * first['val_gain']:+.2f} points at {first['epochs']} epochs to "
              f"{100 * last['val_gain']:+.2f} at {last['epochs']}")
+    plateau = ""
+    if curve.get("plain_last_gain") is not None:
+        change = f"{100 * curve['plain_last_gain']:+.2f} points over its last doubling"
+        plateau = (f" The plain arm had stopped improving ({change})." if curve["plain_plateaued"] else
+                   f" The plain arm was still improving ({change}): the curve stops short of its plateau.")
     if curve["crossover_epochs"] is None:
         paying = [gain["epochs"] for gain in curve["gains"] if gain["val_gain"] > 0]
         if paying:
             return (f"- **{dataset}**: augmentation pays on validation at {', '.join(map(str, paying))} epochs but "
-                    f"not at the largest budget tried (gain {trend}): no crossover.")
+                    f"not at the largest budget tried (gain {trend}): no crossover.{plateau}")
+        if curve.get("plain_plateaued"):
+            return (f"- **{dataset}**: augmentation does not pay on validation at any budget tried (gain {trend}), "
+                    f"up to a budget where the plain arm had converged: no crossover.{plateau}")
         return (f"- **{dataset}**: augmentation does not pay on validation at any budget tried (gain {trend}); "
-                f"only a budget beyond {last['epochs']} epochs could show whether it ever does.")
+                f"only a budget beyond {last['epochs']} epochs could show whether it ever does.{plateau}")
     return (f"- **{dataset}**: augmentation pays on validation from {curve['crossover_epochs']} epochs on "
-            f"(gain {trend}).")
+            f"(gain {trend}).{plateau}")

@@ -1,22 +1,27 @@
-"""Notebook 06's steps: the architecture screen, plain against augmented training over budgets, the final recipe
-validation picks, its ensemble, the McNemar comparisons and what is saved. The pieces they are made of (budgets,
-choices, gains, ensembles) are in best_models."""
+"""Notebook 06's steps: the architecture screen at equal training time, plain against augmented training over
+budgets up to 4x the upstream epochs (one warmup-stable-decay run per arm and seed serves every budget), the final
+point validation picks on every seed, test-time augmentation where validation says it pays, the ensemble, the
+McNemar comparisons and what is saved. The pieces they are made of are in best_models."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from mnist_study.core.models import check_model_name
+from mnist_study.core.data import prepare_images
+from mnist_study.core.models import check_model_name, input_side
 from mnist_study.pipeline.artifacts import save_array
 from mnist_study.pipeline.best_models import (
     ARMS,
+    DATASET_AUGMENTATIONS,
+    FLIP_INVARIANT,
     augmentation_gains,
     budget_config,
     budget_epochs,
+    check_augmentations,
     choose_architecture,
     comparison_row,
     crossover_epochs,
@@ -26,17 +31,18 @@ from mnist_study.pipeline.best_models import (
     final_model_name,
     final_point,
     merge_runs,
-    upstream_runs,
 )
 from mnist_study.pipeline.experiment import (
     ExperimentConfig,
     ModelRuns,
+    add_run,
     config_from_parameters,
-    run_model,
+    run_budgets,
     save_model_outputs,
     summarize_runs,
 )
 from mnist_study.pipeline.reporting import read_json
+from mnist_study.pipeline.reuse import with_flip_tta
 from mnist_study.pipeline.summary import format_accuracy, markdown_table
 
 NOTEBOOK = "06_best_models"
@@ -55,21 +61,13 @@ def _check_seeds(name: str, value) -> None:
         raise ValueError(f"{name}: expected a non-empty list of distinct non-negative integers, got {value!r}")
 
 
-def _check_architectures(name: str, value, allow_empty: bool) -> None:
-    if not isinstance(value, list) or len(set(value)) != len(value) or (not allow_empty and not value):
-        raise ValueError(f"{name}: expected a list of distinct architecture names, got {value!r}")
-    for architecture in value:
-        check_model_name(architecture)
-
-
 @dataclass
 class BestModelsPlan:
-    """06's parameters, validated, and what it reads from 03 and 04: their metrics, recipes and budgets."""
+    """06's parameters, validated, and what it reads from 03 and 04: their metrics and searched recipes."""
 
     datasets: list[str]
     candidates: list[str]
-    float32_architectures: list[str]
-    screen_tolerance: float
+    screen_budgets: list[int]
     curve_seeds: list[int]
     seeds: list[int]
     baseline: str
@@ -78,16 +76,13 @@ class BestModelsPlan:
     upstream: dict[str, dict]
     upstream_configs: dict[str, ExperimentConfig]
     budgets: dict[str, list[int]]
+    augmentations: dict[str, list[str]]
 
-    def precision(self, architecture: str) -> str | None:
-        """float32 where the architecture is listed so; None: the upstream recipe's."""
-        return "float32" if architecture in self.float32_architectures else None
-
-    def config(self, dataset: str, arm: str, epochs: int, seeds: list[int], architecture: str) -> ExperimentConfig:
-        return budget_config(self.upstream_configs[dataset], arm, epochs, seeds, self.precision(architecture))
+    def config(self, dataset: str, augmentation: str, epochs: int, seeds: list[int]) -> ExperimentConfig:
+        return budget_config(self.upstream_configs[dataset], augmentation, epochs, seeds)
 
 
-def plan_best_models(datasets, candidates, float32_architectures, screen_tolerance, budget_fractions, curve_seeds,
+def plan_best_models(datasets, candidates, screen_budgets, budget_multiples, fashion_augmentations, curve_seeds,
                      seeds, baseline, inputs_dir) -> BestModelsPlan:
     """Validate 06's parameters (a bad value stops here with a message naming it) and read its upstream."""
     if not isinstance(datasets, list) or not datasets or len(set(datasets)) != len(datasets) \
@@ -96,95 +91,141 @@ def plan_best_models(datasets, candidates, float32_architectures, screen_toleran
                          f"got {datasets!r}")
     _check_seeds("seeds", seeds)
     _check_seeds("curve_seeds", curve_seeds)
-    _check_architectures("candidates", candidates, allow_empty=False)
-    _check_architectures("float32_architectures", float32_architectures, allow_empty=True)
-    check_model_name(baseline)
+    if not isinstance(candidates, list) or not candidates or len(set(candidates)) != len(candidates):
+        raise ValueError(f"candidates: expected a non-empty list of distinct architecture names, got {candidates!r}")
+    for architecture in [*candidates, baseline]:
+        check_model_name(architecture)
+    augmentations = {**DATASET_AUGMENTATIONS, "fashion_mnist": fashion_augmentations}
+    for dataset in datasets:
+        check_augmentations(dataset, augmentations[dataset])
     upstream_paths = {dataset: Path(inputs_dir, "metrics", f"{UPSTREAM[dataset]}.json") for dataset in datasets}
     upstream = {dataset: read_json(path) for dataset, path in upstream_paths.items()}
     for dataset in datasets:
         if baseline not in upstream[dataset]["models"]:
             raise ValueError(f"baseline: {baseline!r} was not trained by {UPSTREAM[dataset]}; "
                              f"expected one of {list(upstream[dataset]['models'])}")
-        # A candidate the upstream notebook trained reuses its runs (the plain arm at its budget): same seeds needed.
-        for architecture in set(candidates) & set(upstream[dataset]["models"]):
-            trained_seeds = upstream[dataset]["models"][architecture]["seeds"]
-            for name, value in (("curve_seeds", curve_seeds), ("seeds", seeds)):
-                if not set(value) <= set(trained_seeds):
-                    raise ValueError(f"{name}: {value!r} must be among the seeds {UPSTREAM[dataset]} trained "
-                                     f"{architecture} on, {trained_seeds!r}: its runs are the plain arm at its budget")
     configs = {dataset: config_from_parameters(upstream[dataset]["provenance"]["parameters"]) for dataset in datasets}
-    budgets = {dataset: budget_epochs(configs[dataset].recipe.epochs, budget_fractions) for dataset in datasets}
-    return BestModelsPlan(datasets, candidates, float32_architectures, screen_tolerance, curve_seeds, seeds,
-                          baseline, inputs_dir, upstream_paths, upstream, configs, budgets)
+    for dataset in datasets:
+        if configs[dataset].recipe.lr_schedule != "wsd":
+            raise ValueError(f"{upstream_paths[dataset]}: its recipe is {configs[dataset].recipe.lr_schedule!r}; "
+                             f"06 branches budgets from warmup-stable-decay runs (re-run {UPSTREAM[dataset]})")
+    budgets = {dataset: budget_epochs(configs[dataset].recipe.epochs, budget_multiples) for dataset in datasets}
+    if not isinstance(screen_budgets, list) or not screen_budgets or len(set(screen_budgets)) != len(screen_budgets):
+        raise ValueError(f"screen_budgets: expected a non-empty list of distinct epoch counts, got {screen_budgets!r}")
+    return BestModelsPlan(datasets, candidates, sorted(screen_budgets), curve_seeds, seeds, baseline, inputs_dir,
+                          upstream_paths, upstream, configs, budgets, {d: augmentations[d] for d in datasets})
 
 
-def plain_runs(plan: BestModelsPlan, data, dataset: str, architecture: str, epochs: int,
-               run_seeds: list[int]) -> tuple[ModelRuns, str]:
-    """The plain arm's runs and who trained them: the upstream notebook's where it trained them at this budget."""
-    summary = plan.upstream[dataset]["models"].get(architecture)
-    if summary is not None and epochs == plan.upstream_configs[dataset].recipe.epochs:
-        probabilities = np.load(Path(plan.inputs_dir, "probabilities", summary["artifacts"]["probabilities"]))
-        return upstream_runs(summary, probabilities, architecture, run_seeds), UPSTREAM[dataset]
-    return run_model(architecture, data, plan.config(dataset, "plain", epochs, run_seeds, architecture)), NOTEBOOK
-
-
-def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops: dict[str, float]):
-    """Every candidate, plain, at the smallest budget, on the first curve seed; validation (and FLOPs) choose.
-    Returns the screen's record, each candidate's (runs, source) and the chosen architecture."""
-    epochs, rows, runs = min(plan.budgets[dataset]), [], {}
+def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops: dict[str, float]) -> dict:
+    """Every candidate, plain, one warmup-stable-decay run per screen budget on the first curve seed, judged on
+    validation at equal measured training time (best_models.choose_architecture); the test set takes no part."""
+    rows = []
     for architecture in plan.candidates:
-        trained, source = plain_runs(plan, data, dataset, architecture, epochs, plan.curve_seeds[:1])
-        runs[architecture] = (trained, source)
-        rows.append({"architecture": architecture, "parameters": trained.parameter_count,
-                     "forward_flops": forward_flops[architecture],
-                     "precision": plan.precision(architecture) or plan.upstream_configs[dataset].recipe.precision,
-                     "val_accuracy": trained.runs[0]["best_val_accuracy"],
-                     "train_time_s": trained.runs[0]["train_time_s"], "source": source})
-    chosen = choose_architecture(rows, plan.screen_tolerance)
-    screen = {"epochs": epochs, "seed": plan.curve_seeds[0], "tolerance": plan.screen_tolerance, "rows": rows,
-              "chosen": chosen}
-    return screen, runs, chosen
+        config = plan.config(dataset, "none", max(plan.screen_budgets), plan.curve_seeds[:1])
+        runs = run_budgets(architecture, data, config, plan.screen_budgets, test=False)
+        points = [{"epochs": epochs, "train_time_s": run.train_time_s, "val_accuracy": run.history["val_accuracy"][-1]}
+                  for epochs, (run,) in sorted(runs.items())]
+        rows.append({"architecture": architecture, "parameters": runs[plan.screen_budgets[0]][0].parameter_count,
+                     "forward_flops": forward_flops[architecture], "points": points})
+    chosen, equal_time = choose_architecture(rows)
+    return {"budgets": plan.screen_budgets, "seed": plan.curve_seeds[0], "equal_time_s": equal_time, "rows": rows,
+            "chosen": chosen}
 
 
-def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: str, screen: dict, screen_runs: dict):
-    """Both arms at every budget on the curve seeds; the screen's run is the plain arm's first seed at its budget.
-    Returns {(arm, epochs): runs} and the curve's points."""
-    curve_runs, points = {}, []
-    for arm in ARMS:
-        for epochs in plan.budgets[dataset]:
-            if arm == "plain" and epochs == screen["epochs"]:
-                trained, source = screen_runs[architecture]
-                if len(plan.curve_seeds) > 1:
-                    trained = merge_runs(trained, plain_runs(plan, data, dataset, architecture, epochs,
-                                                             plan.curve_seeds[1:])[0])
-            elif arm == "plain":
-                trained, source = plain_runs(plan, data, dataset, architecture, epochs, plan.curve_seeds)
-            else:
-                trained = run_model(architecture, data, plan.config(dataset, arm, epochs, plan.curve_seeds,
-                                                                    architecture))
-                source = NOTEBOOK
-            curve_runs[(arm, epochs)] = trained
-            points.append(curve_point(arm, epochs, trained.runs, source))
-    return curve_runs, points
+def screen_table(screen: dict) -> str:
+    budgets = screen["budgets"]
+    return markdown_table(
+        ["architecture", "parameters", "forward MFLOP / image",
+         *(f"{epochs} epochs: validation % (s)" for epochs in budgets), "validation % at equal time"],
+        [[row["architecture"], f"{row['parameters']:,}", f"{row['forward_flops'] / 1e6:.2f}",
+          *(f"{100 * point['val_accuracy']:.2f} ({point['train_time_s']:.0f})" for point in row["points"]),
+          "too slow" if row["val_accuracy_at_equal_time"] is None else f"{100 * row['val_accuracy_at_equal_time']:.2f}"]
+         for row in screen["rows"]])
+
+
+def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: str):
+    """Both arms at every budget on the curve seeds. The augmented arm's transforms are chosen on validation at the
+    largest budget, on the first curve seed, among the dataset's candidates; the winner then runs on the others.
+    Returns {(arm, epochs): runs}, the points, and the augmentation screen."""
+    budgets, seeds = plan.budgets[dataset], plan.curve_seeds
+    plain = run_budgets(architecture, data, plan.config(dataset, "none", max(budgets), seeds), budgets)
+    first = {augmentation: run_budgets(architecture, data, plan.config(dataset, augmentation, max(budgets),
+                                                                       seeds[:1]), budgets)
+             for augmentation in plan.augmentations[dataset]}
+    scores = {augmentation: runs[max(budgets)].runs[0]["final_val_accuracy"] for augmentation, runs in first.items()}
+    chosen = max(scores, key=scores.get)  # the first listed on a tie
+    augmented = first[chosen]
+    if len(seeds) > 1:
+        more = run_budgets(architecture, data, plan.config(dataset, chosen, max(budgets), seeds[1:]), budgets)
+        augmented = {epochs: merge_runs(augmented[epochs], more[epochs]) for epochs in budgets}
+    curve_runs = {**{("plain", epochs): plain[epochs] for epochs in budgets},
+                  **{("augmented", epochs): augmented[epochs] for epochs in budgets}}
+    points = [curve_point(arm, "none" if arm == "plain" else chosen, epochs, curve_runs[(arm, epochs)].runs)
+              for arm in ARMS for epochs in budgets]
+    augmentation_screen = {"epochs": max(budgets), "seed": seeds[0], "val_accuracy": scores, "chosen": chosen}
+    return curve_runs, points, augmentation_screen
+
+
+def budget_curve_of(points: list[dict]) -> dict:
+    """The curve's points, augmentation's paired gains at each budget, the crossover (from validation), and
+    whether the plain arm had stopped improving: its last doubling of the budget gained no more than the seeds'
+    spread at the largest budget (0.05 points where there is one seed)."""
+    gains = augmentation_gains(points)
+    plain = sorted((point for point in points if point["arm"] == "plain"), key=lambda point: point["epochs"])
+    last_gain = plain[-1]["val_accuracy_mean"] - plain[-2]["val_accuracy_mean"] if len(plain) > 1 else None
+    spread = plain[-1]["val_accuracy_std"] if plain[-1]["val_accuracy_std"] is not None else 0.0005
+    return {"points": points, "gains": gains, "crossover_epochs": crossover_epochs(gains),
+            "plain_last_gain": last_gain, "plain_plateaued": last_gain is not None and last_gain <= spread}
+
+
+def budget_curve_table(points: list[dict], gains: list[dict]) -> str:
+    """Both arms at each budget, validation and test (mean ± std over the curve seeds), and the gains."""
+    def at(epochs, key):
+        return [format_accuracy(point[f"{key}_mean"], point[f"{key}_std"]) for arm in ARMS for point in points
+                if point["arm"] == arm and point["epochs"] == epochs]
+
+    return markdown_table(
+        ["epochs", "plain, validation %", "augmented, validation %", "gain, validation (pp)",
+         "plain, test %", "augmented, test %", "gain, test (pp)"],
+        [[gain["epochs"], *at(gain["epochs"], "val_accuracy"), f"{100 * gain['val_gain']:+.2f}",
+          *at(gain["epochs"], "test_accuracy"), f"{100 * gain['test_gain']:+.2f}"] for gain in gains])
 
 
 def final_runs(plan: BestModelsPlan, data, dataset: str, architecture: str, points: list[dict], curve_runs: dict):
-    """The curve's best validation point on every seed: its curve runs, and the missing seeds trained.
-    Returns the final's record and its runs."""
+    """The curve's best validation point on every seed: its curve runs, and the missing seeds trained (a run of
+    that budget alone is the curve's branch, bit for bit). Returns the final's record and its runs."""
     point = final_point(points)
-    arm, epochs = point["arm"], point["epochs"]
+    arm, epochs, augmentation = point["arm"], point["epochs"], point["augmentation"]
     runs = curve_runs[(arm, epochs)]
     missing = [seed for seed in plan.seeds if seed not in point["seeds"]]
-    if missing and arm == "plain":
-        runs = merge_runs(runs, plain_runs(plan, data, dataset, architecture, epochs, missing)[0])
-    elif missing:
-        runs = merge_runs(runs, run_model(architecture, data, plan.config(dataset, arm, epochs, missing,
-                                                                          architecture)))
-    # Runs the upstream notebook trained keep their name and files there; runs trained here are saved by 06.
-    upstream_final = point["source"] != NOTEBOOK
-    final = {"architecture": architecture, "arm": arm, "epochs": epochs, "source": point["source"],
-             "model": architecture if upstream_final else final_model_name(architecture, arm)}
+    if missing:
+        runs = merge_runs(runs, run_budgets(architecture, data, plan.config(dataset, augmentation, epochs, missing),
+                                            [epochs])[epochs])
+    final = {"architecture": architecture, "arm": arm, "augmentation": augmentation, "epochs": epochs,
+             "model": final_model_name(architecture, arm)}
     return final, runs
+
+
+def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | None, ModelRuns, list]:
+    """Where a mirror image is the same class: each seed's validation accuracy as is and averaged with its mirror.
+    Where the mean gain on validation is positive, the final is tested on the averaged probabilities.
+    Returns the record, the runs to report, and the measured runs (with both test probabilities)."""
+    if not FLIP_INVARIANT[dataset]:
+        return None, runs, []
+    test_images = prepare_images(data.test_images, input_side(runs.model_name))
+    measured = [with_flip_tta(run, data, test_images) for run in runs.trained]
+    as_is = [run.flip_tta["val_accuracy"] for run in measured]
+    flipped = [run.flip_tta["val_accuracy_flip"] for run in measured]
+    gain = float(np.mean(np.subtract(flipped, as_is)))
+    record = {"seeds": [run.seed for run in measured], "val_accuracy": as_is, "val_accuracy_flip": flipped,
+              "val_gain": gain, "applied": gain > 0,
+              "test_accuracy_as_is": [run["test_accuracy"] for run in runs.runs]}
+    if not record["applied"]:
+        return record, runs, measured
+    averaged = None
+    for run in measured:
+        averaged = add_run(averaged, replace(run, test_probabilities=run.test_probabilities_flip), data)
+    return record, averaged, measured
 
 
 def ensemble_of(labels: np.ndarray, runs: ModelRuns) -> tuple[dict, np.ndarray]:
@@ -234,52 +275,29 @@ def adjust_for_many_tests(rows_by_dataset: dict[str, list[dict]]) -> None:
         test["p_value_bh"] = float(adjusted)
 
 
-def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRuns, summary: dict,
-              ensemble: dict, ensemble_predictions: np.ndarray, chosen: str, screen: dict, screen_runs: dict,
-              points: list[dict], curve_runs: dict) -> dict:
-    """Save a final trained here (its first seed's model and predictions), the ensemble's predictions, and the
-    test probabilities of every run trained here, once. Returns the models saved, as 09's tables list them."""
-    for folder in ("predictions", "probabilities"):  # a final that is 03/04's runs saves no model to create them
+def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRuns, measured: list, summary: dict,
+              ensemble: dict, ensemble_predictions: np.ndarray, architecture: str, curve_runs: dict) -> dict:
+    """Save the final's first seed's model, its predictions and every seed's probabilities (and, where the mirror
+    was measured, those as is and averaged with it: reruns find them by content), the ensemble's predictions, and
+    the test probabilities of every curve point. Returns the models saved, as 09's tables list them."""
+    for folder in ("predictions", "probabilities"):
         Path(results_dir, folder).mkdir(parents=True, exist_ok=True)
-    models = {}
-    if runs.first is not None:  # trained here (03/04's runs keep their files there)
-        summary["artifacts"] = save_model_outputs(runs, dataset, results_dir, name=final["model"])
-        models[final["model"]] = summary
+    summary["artifacts"] = save_model_outputs(runs, dataset, results_dir, name=final["model"])
+    if measured:  # the final's probabilities are one of the two; the other is saved beside them
+        applied = summary.get("test_time_augmentation", {}).get("applied", False)
+        key, stem = ("test_probabilities", "as_is") if applied else ("test_probabilities_flip", "flip_tta")
+        save_array(np.stack([getattr(run, key) for run in measured]).astype(np.float32),
+                   Path(results_dir, "probabilities", f"{dataset}_{final['model']}_{stem}.npy"))
     ensemble["predictions"] = save_array(ensemble_predictions, Path(results_dir, "predictions",
                                                                     f"{dataset}_{final['model']}_ensemble.npy")).name
-    # The chosen architecture's curve points, and the other candidates' screen runs.
-    trained_here = {f"{chosen}_{point['arm']}_{point['epochs']}_epochs": curve_runs[(point["arm"], point["epochs"])]
-                    for point in points if point["source"] == NOTEBOOK}
-    trained_here |= {f"{architecture}_screen_{screen['epochs']}_epochs": result
-                     for architecture, (result, source) in screen_runs.items()
-                     if source == NOTEBOOK and architecture != chosen}
-    for stem, result in trained_here.items():
+    for (arm, epochs), result in curve_runs.items():
         save_array(np.stack(result.seed_probabilities).astype(np.float32),
-                   Path(results_dir, "probabilities", f"{dataset}_{stem}.npy"))
-    return models
+                   Path(results_dir, "probabilities", f"{dataset}_{architecture}_{arm}_{epochs}_epochs.npy"))
+    return {final["model"]: summary}
 
 
 def summarize_final(runs: ModelRuns, dataset: str) -> dict:
     return {**summarize_runs(runs), "dataset": dataset}
-
-
-def budget_curve_of(points: list[dict]) -> dict:
-    """The curve's points, augmentation's paired gains at each budget and the crossover (from validation)."""
-    gains = augmentation_gains(points)
-    return {"points": points, "gains": gains, "crossover_epochs": crossover_epochs(gains)}
-
-
-def budget_curve_table(points: list[dict], gains: list[dict]) -> str:
-    """Both arms at each budget, validation and test (mean ± std over the curve seeds), and the gains."""
-    def at(epochs, key):
-        return [format_accuracy(point[f"{key}_mean"], point[f"{key}_std"]) for arm in ARMS for point in points
-                if point["arm"] == arm and point["epochs"] == epochs]
-
-    return markdown_table(
-        ["epochs", "plain, validation %", "augmented, validation %", "gain, validation (pp)",
-         "plain, test %", "augmented, test %", "gain, test (pp)"],
-        [[gain["epochs"], *at(gain["epochs"], "val_accuracy"), f"{100 * gain['val_gain']:+.2f}",
-          *at(gain["epochs"], "test_accuracy"), f"{100 * gain['test_gain']:+.2f}"] for gain in gains])
 
 
 def comparisons_table(rows: list[dict], baseline: str) -> str:

@@ -15,7 +15,14 @@ from mnist_study.core.models import check_model_name, input_side
 from mnist_study.core.training import TrainingRecipe
 from mnist_study.pipeline.artifacts import copy_file_atomically, save_array, save_model_reproducibly
 from mnist_study.pipeline.recipe_search import search_recipe, searched_recipe
-from mnist_study.pipeline.reuse import ReuseSession, TrainedRun, data_fingerprint, train_or_reuse, with_model
+from mnist_study.pipeline.reuse import (
+    ReuseSession,
+    TrainedRun,
+    data_fingerprint,
+    train_budgets_or_reuse,
+    train_or_reuse,
+    with_model,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class ModelRuns:
     first: TrainedRun | None = None  # the first seed's run, with its model
     first_report: dict | None = None  # the first seed's classification report on the test set
     seed_probabilities: list[np.ndarray] = field(default_factory=list)  # every seed, in the order of `runs`
+    trained: list[TrainedRun] = field(default_factory=list)  # every seed's run, in the order of `runs`
 
     @property
     def test_probabilities(self) -> np.ndarray:
@@ -71,6 +79,31 @@ class ModelRuns:
 def prepare_split(data: Dataset, config: ExperimentConfig, seed: int, side: int):
     """Seeded stratified train/validation split (optionally subsampled) and the prepared test images."""
     return prepare_training_split(data, seed, side, config.validation_fraction, config.train_subset)
+
+
+def add_run(result: ModelRuns | None, run: TrainedRun, data: Dataset) -> ModelRuns:
+    """`result` with one more seed's run: its numbers, test probabilities and report (the first seed's kept)."""
+    report = classification_report(data.test_labels, run.test_probabilities, data.class_names)
+    if result is None:
+        result = ModelRuns(run.model_name, run.parameter_count, first=run, first_report=report)
+    result.seed_probabilities.append(run.test_probabilities)
+    result.trained.append(run)
+    result.histories[f"seed {run.seed}"] = run.history
+    result.runs.append({
+        "seed": run.seed,
+        "test_accuracy": report["accuracy"],
+        "test_loss": report["loss"],
+        "best_val_accuracy": run.history["val_accuracy"][run.best_epoch - 1],
+        "best_val_loss": run.history["val_loss"][run.best_epoch - 1],
+        "final_val_accuracy": run.history["val_accuracy"][-1],  # the weights that are kept and tested
+        "epochs_run": run.epochs_run,
+        "best_epoch": run.best_epoch,
+        "train_time_s": run.train_time_s,
+        "fingerprint": run.fingerprint,
+    })
+    print(f"   {run.model_name} s{run.seed} {run.epochs_run} epochs: test accuracy {report['accuracy']:.4f}  "
+          f"loss {report['loss']:.4f}", flush=True)
+    return result
 
 
 def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kwargs: dict | None = None) -> ModelRuns:
@@ -84,24 +117,31 @@ def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kw
         run = train_or_reuse(model_name, data, dataset=config.dataset, recipe=config.recipe, seed=seed,
                              validation_fraction=config.validation_fraction, train_subset=config.train_subset,
                              model_kwargs=model_kwargs, test_images=test_images, log_prefix=f"   {model_name} s{seed} ")
-        report = classification_report(data.test_labels, run.test_probabilities, data.class_names)
-        if result is None:
-            result = ModelRuns(model_name, run.parameter_count, first=run, first_report=report)
-        result.seed_probabilities.append(run.test_probabilities)
-        result.histories[f"seed {seed}"] = run.history
-        result.runs.append({
-            "seed": seed,
-            "test_accuracy": report["accuracy"],
-            "test_loss": report["loss"],
-            "best_val_accuracy": run.history["val_accuracy"][run.best_epoch - 1],
-            "best_val_loss": run.history["val_loss"][run.best_epoch - 1],
-            "epochs_run": run.epochs_run,
-            "best_epoch": run.best_epoch,
-            "train_time_s": run.train_time_s,
-            "fingerprint": run.fingerprint,
-        })
-        print(f"   {model_name} s{seed} test accuracy {report['accuracy']:.4f}  loss {report['loss']:.4f}", flush=True)
+        result = add_run(result, run, data)
     return result
+
+
+def run_budgets(model_name: str, data: Dataset, config: ExperimentConfig, budgets: list[int],
+                test: bool = True) -> dict[int, ModelRuns]:
+    """Per budget (epochs), `model_name` trained by the warmup-stable-decay recipe of `config` on each seed: one
+    branching run per seed serves every budget (mnist_study.core.training.train_budgets), or runs are reused.
+    Without `test`, the runs never see the test set (a screen): budgets map to their TrainedRuns per seed."""
+    check_model_name(model_name)
+    test_images = prepare_images(data.test_images, input_side(model_name)) if test else None
+    results: dict[int, ModelRuns | list] = {epochs: None if test else [] for epochs in budgets}
+    for seed in config.seeds:
+        print(f"== {model_name} on {config.dataset}, seed {seed}, {config.recipe.augmentation} augmentation, "
+              f"budgets {sorted(budgets)} epochs", flush=True)
+        runs = train_budgets_or_reuse(model_name, data, dataset=config.dataset, recipe=config.recipe,
+                                      budgets=budgets, seed=seed, validation_fraction=config.validation_fraction,
+                                      train_subset=config.train_subset, test_images=test_images,
+                                      log_prefix=f"   {model_name} s{seed} ")
+        for epochs, run in runs.items():
+            if test:
+                results[epochs] = add_run(results[epochs], run, data)
+            else:
+                results[epochs].append(run)
+    return results
 
 
 def summarize_runs(runs: ModelRuns) -> dict:

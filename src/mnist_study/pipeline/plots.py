@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from mnist_study.core.distributed import is_chief
 
@@ -205,6 +206,29 @@ def line_chart(x: list[float], curves: dict[str, list[float]], xlabel: str, ylab
         axis.plot(x, values, marker="o", markersize=3, label=name)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return figure
+
+
+def screen_chart(rows: list[dict], equal_time_s: float, title: str) -> Figure:
+    """Validation accuracy against measured training seconds, one line per architecture over its budgets, and the
+    equal time at which the screen compares them."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for row in rows:
+        seconds = [point["train_time_s"] for point in row["points"]]
+        axis.plot(seconds, [100 * point["val_accuracy"] for point in row["points"]], marker="o", markersize=4,
+                  label=row["architecture"])
+        for point, x in zip(row["points"], seconds, strict=True):
+            axis.annotate(f"{point['epochs']}", (x, 100 * point["val_accuracy"]), fontsize=7,
+                          textcoords="offset points", xytext=(3, 3))
+    axis.axvline(equal_time_s, color="grey", linestyle="--", linewidth=1, label="equal time")
+    axis.set_xscale("log")
+    axis.xaxis.set_major_formatter(ScalarFormatter())
+    axis.xaxis.set_minor_formatter(ScalarFormatter())
+    axis.set_xlabel("training time (s, log scale; labels: epochs)")
+    axis.set_ylabel("validation accuracy (%)")
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)

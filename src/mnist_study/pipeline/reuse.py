@@ -153,8 +153,10 @@ class TrainedRun:
     model: object | None = None  # the keras.Model, when in memory
     model_file: Path | None = None  # a saved copy (cache or published), byte for byte what is published
     reused_from: str | None = None  # None: trained in this execution; else "published" or "cache"
-    digests: dict = field(default_factory=dict)  # test_probabilities and model file SHA-256
+    digests: dict = field(default_factory=dict)  # test_probabilities(_flip) and model file SHA-256
     training_code: str = ""  # training_code_fingerprint() when it was trained (the runner's time estimates)
+    flip_tta: dict | None = None  # validation accuracy as is and averaged with the mirrored images (with_flip_tta)
+    test_probabilities_flip: np.ndarray | None = None  # the same average on the test images
 
     @property
     def model_name(self) -> str:
@@ -181,17 +183,19 @@ class TrainedRun:
                 "history": self.history, "trained": self.trained, "reused_from": self.reused_from,
                 "training_code": self.training_code,
                 "test_probabilities_sha256": self.digests.get("test_probabilities"),
-                "model_sha256": self.digests.get("model")}
+                "model_sha256": self.digests.get("model"), "flip_tta": self.flip_tta,
+                "test_probabilities_flip_sha256": self.digests.get("test_probabilities_flip")}
 
 
 def _from_record(record: dict, reused_from: str) -> TrainedRun:
     settings = {key: record[key] for key in ("model", "model_kwargs", "num_classes", "dataset",
                                              "validation_fraction", "train_subset", "seed", "recipe")}
-    digests = {"test_probabilities": record.get("test_probabilities_sha256"), "model": record.get("model_sha256")}
+    digests = {"test_probabilities": record.get("test_probabilities_sha256"), "model": record.get("model_sha256"),
+               "test_probabilities_flip": record.get("test_probabilities_flip_sha256")}
     return TrainedRun(record["fingerprint"], settings, record["history"], record["epochs_run"], record["best_epoch"],
                       record["train_time_s"], record["parameter_count"], record["trained"], reused_from=reused_from,
                       digests={key: value for key, value in digests.items() if value},
-                      training_code=record.get("training_code", ""))
+                      training_code=record.get("training_code", ""), flip_tta=record.get("flip_tta"))
 
 
 def _input_digest(value) -> object:
@@ -260,6 +264,13 @@ class ReuseSession:
             if found is not None:
                 path, index = found
                 run.test_probabilities = np.array(np.load(path, mmap_mode="r")[index], dtype=np.float32)
+        if digest := run.digests.get("test_probabilities_flip"):
+            found = self._probabilities_by_digest().get(digest)
+            if found is not None:
+                path, index = found
+                run.test_probabilities_flip = np.array(np.load(path, mmap_mode="r")[index], dtype=np.float32)
+            else:  # not published: computed again from the model when needed
+                run.flip_tta = None
         if digest := run.digests.get("model"):
             run.model_file = self._models_by_digest().get(digest)
         if (need_test and run.test_probabilities is None and run.model_file is None) \
@@ -278,6 +289,10 @@ class ReuseSession:
             run.model_file = folder / "model.keras"
         if (folder / "test_probabilities.npy").is_file():
             run.test_probabilities = np.load(folder / "test_probabilities.npy")
+        if (folder / "test_probabilities_flip.npy").is_file():
+            run.test_probabilities_flip = np.load(folder / "test_probabilities_flip.npy")
+        else:
+            run.flip_tta = None
         return run
 
     def _store(self, run: TrainedRun) -> None:
@@ -293,12 +308,16 @@ class ReuseSession:
         if run.model is not None:
             save_model_reproducibly(run.model, scratch / "model.keras")
             run.digests["model"] = _sha256_file(scratch / "model.keras")
+        elif run.model_file is not None and Path(run.model_file).is_file():  # stored again: keep its model
+            shutil.copy2(run.model_file, scratch / "model.keras")
         if run.test_probabilities is not None:
             save_array(run.test_probabilities, scratch / "test_probabilities.npy")
+        if run.test_probabilities_flip is not None:
+            save_array(run.test_probabilities_flip, scratch / "test_probabilities_flip.npy")
         write_json(run.record(), scratch / "run.json")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(scratch, folder)
-        if run.model is not None:
+        if (folder / "model.keras").is_file():
             run.model_file = folder / "model.keras"
 
     # -- the one entry -------------------------------------------------------------------------------------------
@@ -463,3 +482,90 @@ def with_model(run: TrainedRun) -> TrainedRun:
                           validation_fraction=settings["validation_fraction"], train_subset=settings["train_subset"],
                           model_kwargs=settings["model_kwargs"] or None, test_images=test_images, need_model=True,
                           log_prefix=f"   {settings['model']} s{settings['seed']} ")
+
+
+def train_budgets_or_reuse(model_name: str, data, *, dataset: str, recipe, budgets: list[int], seed: int,
+                           validation_fraction: float, train_subset: int | None = None,
+                           model_kwargs: dict | None = None, test_images=None,
+                           log_prefix: str = "") -> dict[int, TrainedRun]:
+    """The run of a warmup-stable-decay `recipe` at each budget (epochs) in `budgets`, on `seed`'s split. Each
+    budget's fingerprint is that of the recipe at that many epochs, since a branch is bit for bit the run of that
+    length alone (core.training.train_budgets). Budgets found are reused; the rest train from one branching run."""
+    from dataclasses import replace
+
+    from mnist_study.core.data import prepare_training_split
+    from mnist_study.core.inference import predict_probabilities
+    from mnist_study.core.models import input_side
+    from mnist_study.core.training import train_budgets
+
+    session = _session
+    code = training_code_fingerprint()
+    settings = {epochs: run_settings(model_name, dataset, replace(recipe, epochs=epochs), seed, validation_fraction,
+                                     train_subset, model_kwargs, len(data.class_names)) for epochs in budgets}
+    fingerprints = {epochs: training_fingerprint(settings[epochs], code) for epochs in budgets}
+    need_test = test_images is not None
+    runs = {epochs: session.find(fingerprints[epochs], need_test, False) if session else None for epochs in budgets}
+    for epochs, run in runs.items():
+        if run is not None and run.fingerprint not in session.runs:
+            print(f"{log_prefix}{epochs} epochs: {_describe(run)}", flush=True)
+    missing = [epochs for epochs, run in runs.items() if run is None]
+    if missing:
+        started_at = datetime.now(UTC)
+        split = prepare_training_split(data, seed, input_side(model_name), validation_fraction, train_subset)
+        wanted = sorted(epochs for epochs in budgets if epochs <= max(missing))
+
+        def keep(epochs: int, trained) -> None:
+            if runs[epochs] is not None:  # found already: this branch is the same run
+                return
+            run = TrainedRun(fingerprints[epochs], settings[epochs], trained.history, trained.epochs_run,
+                             trained.best_epoch, round(trained.wall_time_s, 2), trained.model.count_params(),
+                             _training_provenance(session.notebook if session else None, started_at),
+                             model=trained.model, training_code=code)
+            if need_test:
+                run.test_probabilities = predict_probabilities(trained.model, test_images).astype(np.float32)
+                run.digests["test_probabilities"] = array_digest(run.test_probabilities)
+            if session is not None:
+                session.add(run, cache=True)  # the model is saved now: the run trains on from its branch point
+            run.model = None
+            runs[epochs] = run
+
+        train_budgets(model_name, split, replace(recipe, epochs=max(wanted)), wanted, seed=seed, on_budget=keep,
+                      model_kwargs=model_kwargs, num_classes=len(data.class_names), log_prefix=log_prefix)
+    for run in runs.values():
+        if need_test and run.test_probabilities is None:
+            run.test_probabilities = predict_probabilities(run.keras_model(), test_images).astype(np.float32)
+            run.digests["test_probabilities"] = array_digest(run.test_probabilities)
+            if session is not None:
+                session.add(run, cache=True)
+        elif session is not None and run.fingerprint not in session.runs:
+            session.add(run, cache=False)
+    return runs
+
+
+def with_flip_tta(run: TrainedRun, data, test_images) -> TrainedRun:
+    """`run` with test-time augmentation by a mirror image measured: its validation accuracy as is and with each
+    image's probabilities averaged with its mirror's (`flip_tta`), and that average on the test images."""
+    if run.flip_tta is not None and run.test_probabilities_flip is not None:
+        return run
+    from sklearn.metrics import accuracy_score
+
+    from mnist_study.core.data import prepare_training_split
+    from mnist_study.core.inference import predict_probabilities
+    from mnist_study.core.models import input_side
+
+    run = with_model(run)
+    settings = run.settings
+    split = prepare_training_split(data, settings["seed"], input_side(settings["model"]),
+                                   settings["validation_fraction"], settings["train_subset"])
+    model = run.keras_model()
+    as_is = predict_probabilities(model, split.validation_images)
+    mirrored = predict_probabilities(model, np.flip(split.validation_images, axis=2))
+    run.flip_tta = {"val_accuracy": float(accuracy_score(split.validation_labels, as_is.argmax(axis=1))),
+                    "val_accuracy_flip": float(accuracy_score(split.validation_labels,
+                                                              (as_is + mirrored).argmax(axis=1)))}
+    test_mirrored = predict_probabilities(model, np.flip(test_images, axis=2))
+    run.test_probabilities_flip = ((run.test_probabilities + test_mirrored) / 2).astype(np.float32)
+    run.digests["test_probabilities_flip"] = array_digest(run.test_probabilities_flip)
+    if _session is not None:
+        _session.add(run, cache=True)
+    return run

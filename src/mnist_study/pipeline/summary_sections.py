@@ -86,10 +86,13 @@ def best_models_section(best_models: dict) -> str:
         screen, final = result["screen"], result["final"]
         parts.append(
             f"**{dataset}**\n\n"
-            f"Architecture screen (plain, {screen['epochs']} epochs, seed {screen['seed']}, validation accuracy): "
-            + ", ".join(f"{row['architecture']} {100 * row['val_accuracy']:.2f} %" for row in screen["rows"])
-            + f"; chosen: **{result['architecture']}**. Final recipe, chosen on validation: {final['arm']}, "
-            f"{final['epochs']} epochs ({final['model']}, runs of {final['source']}).\n\n"
+            f"Architecture screen (plain, seed {screen['seed']}, validation accuracy at equal training time, "
+            f"{screen['equal_time_s']:.0f} s): "
+            + ", ".join(f"{row['architecture']} " + ("too slow" if row["val_accuracy_at_equal_time"] is None else
+                                                     f"{100 * row['val_accuracy_at_equal_time']:.2f} %")
+                        for row in screen["rows"])
+            + f"; chosen: **{result['architecture']}**. Final recipe, chosen on validation: {final['arm']} "
+            f"({final['augmentation']}), {final['epochs']} epochs ({final['model']}).\n\n"
             + markdown_table(["epochs", "seeds", "gain on validation (pp)", "gain on test (pp)"],
                              [[gain["epochs"], len(gain["seeds"]), f"{100 * gain['val_gain']:+.2f}",
                                f"{100 * gain['test_gain']:+.2f}"] for gain in result["budget_curve"]["gains"]])
