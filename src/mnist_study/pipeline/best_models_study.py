@@ -149,15 +149,14 @@ def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: st
     Returns {(arm, epochs): runs}, the points, and the augmentation screen."""
     budgets, seeds = plan.budgets[dataset], plan.curve_seeds
     plain = run_budgets(architecture, data, plan.config(dataset, "none", max(budgets), seeds), budgets)
-    first = {augmentation: run_budgets(architecture, data, plan.config(dataset, augmentation, max(budgets),
-                                                                       seeds[:1]), budgets)
-             for augmentation in plan.augmentations[dataset]}
-    scores = {augmentation: runs[max(budgets)].runs[0]["final_val_accuracy"] for augmentation, runs in first.items()}
+    # The candidates that lose never see the test set.
+    scores = {}
+    for augmentation in plan.augmentations[dataset]:
+        runs = run_budgets(architecture, data, plan.config(dataset, augmentation, max(budgets), seeds[:1]), budgets,
+                           test=False)
+        scores[augmentation] = runs[max(budgets)][0].history["val_accuracy"][-1]
     chosen = max(scores, key=scores.get)  # the first listed on a tie
-    augmented = first[chosen]
-    if len(seeds) > 1:
-        more = run_budgets(architecture, data, plan.config(dataset, chosen, max(budgets), seeds[1:]), budgets)
-        augmented = {epochs: merge_runs(augmented[epochs], more[epochs]) for epochs in budgets}
+    augmented = run_budgets(architecture, data, plan.config(dataset, chosen, max(budgets), seeds), budgets)
     curve_runs = {**{("plain", epochs): plain[epochs] for epochs in budgets},
                   **{("augmented", epochs): augmented[epochs] for epochs in budgets}}
     points = [curve_point(arm, "none" if arm == "plain" else chosen, epochs, curve_runs[(arm, epochs)].runs)
@@ -226,6 +225,15 @@ def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | 
     for run in measured:
         averaged = add_run(averaged, replace(run, test_probabilities=run.test_probabilities_flip), data)
     return record, averaged, measured
+
+
+def tta_sentence(record: dict | None) -> str:
+    """What averaging with the mirror image did on validation, and so what the test set gets; "" where unmeasured."""
+    if record is None:
+        return ""
+    use = "averaged with theirs" if record["applied"] else "used as they are"
+    return (f" Averaging with the mirror image changes validation accuracy by {100 * record['val_gain']:+.2f} "
+            f"points, so the test images are {use}.")
 
 
 def ensemble_of(labels: np.ndarray, runs: ModelRuns) -> tuple[dict, np.ndarray]:
