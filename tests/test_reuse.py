@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.pipeline.reuse import (
-    ReuseSession,
-    TrainedRun,
+from mnist_study.pipeline.fingerprints import (
     array_digest,
     code_digest,
     run_settings,
     training_fingerprint,
     training_modules,
 )
+from mnist_study.pipeline.reuse import ReuseSession, TrainedRun
 
 SOURCE = '''"""Module docstring."""
 from mnist_study.core.models import build_model
@@ -52,7 +51,7 @@ def test_the_training_code_is_found_from_the_import_graph():
 
 def test_the_entry_points_are_where_the_fingerprint_looks():
     from mnist_study.core import data, inference, training
-    from mnist_study.pipeline.reuse import TRAINING_ENTRY_POINTS
+    from mnist_study.pipeline.fingerprints import TRAINING_ENTRY_POINTS
 
     for module in (data, inference, training):
         name = module.__name__.removeprefix("mnist_study.")
@@ -147,7 +146,7 @@ def test_retrain_must_be_a_boolean(tmp_path):
 
 
 def test_a_computation_is_reused_until_its_inputs_change(tmp_path):
-    from mnist_study.pipeline.reuse import computation_fingerprint
+    from mnist_study.pipeline.fingerprints import computation_fingerprint
 
     calls = []
 

@@ -14,7 +14,6 @@ from mnist_study.pipeline.summary import collect_rows, format_accuracy, markdown
 EXPERIMENTS = ["00_data_exploration", "01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist",
                "05_generalization_robustness_calibration", "06_best_models", "07_interpretability",
                "08_label_errors_and_new_writers"]
-TRAINING_NOTEBOOKS = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist", "06_best_models"]
 TARGETS = [  # (model, dataset, target test accuracy, reference)
     ("feedforward", "mnist", 0.980, "seeds report 96.5-97.8 %"),
     ("lenet5", "mnist", 0.990, "LeCun et al. 1998: 99.05 %"),
