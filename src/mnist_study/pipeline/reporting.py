@@ -15,6 +15,8 @@ import numpy as np
 from mnist_study.core.distributed import is_chief
 from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint
 
+# The notebooks that train and save models (their metrics hold `trained_runs`), in the order they run.
+TRAINING_NOTEBOOKS = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist", "06_best_models"]
 RECORDED_PACKAGES = ["tensorflow", "keras", "numpy", "scikit-learn", "scipy", "matplotlib", "seaborn", "papermill"]
 
 
