@@ -44,8 +44,8 @@ from mnist_study.pipeline.experiment import (
     summarize_runs,
 )
 from mnist_study.pipeline.reporting import read_json
-from mnist_study.pipeline.reuse import with_flip_tta
 from mnist_study.pipeline.summary import format_accuracy, markdown_table
+from mnist_study.pipeline.training_runs import with_flip_tta
 
 NOTEBOOK = "06_best_models"
 UPSTREAM = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
