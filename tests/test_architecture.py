@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mnist_study.pipeline.reporting import PACKAGE_DIR, PROJECT_ROOT
+from mnist_study.pipeline.fingerprints import PACKAGE_DIR, PROJECT_ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 

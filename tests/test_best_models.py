@@ -13,11 +13,13 @@ from mnist_study.pipeline.best_models import (
     check_augmentations,
     choose_architecture,
     comparison_row,
+    convergence_sentence,
     crossover_epochs,
     crossover_markdown,
     curve_point,
     ensemble_curve,
     ensemble_probabilities,
+    final_convergence,
     final_model_name,
     final_point,
 )
@@ -152,6 +154,31 @@ def test_the_final_point_is_the_best_on_validation_plain_or_augmented():
     assert (final_point(tie)["arm"], final_point(tie)["epochs"]) == ("plain", 2)  # smaller budget, then plain
     with pytest.raises(ValueError, match="points: the budget curve is empty"):
         final_point([])
+
+
+def test_the_final_stops_short_only_at_the_largest_budget_of_an_arm_still_improving():
+    def arm(name, values_by_epochs):
+        return [curve_point(name, "none" if name == "plain" else "digits", epochs, _runs([0, 1], values, [0.5, 0.5]))
+                for epochs, values in values_by_epochs]
+
+    # plain: +0.05 points over its last doubling, within the seeds' spread (0.14 points): at its plateau.
+    # augmented: +0.50 points, identical seeds (no spread): still improving.
+    points = arm("plain", [(8, [0.990, 0.988]), (16, [0.993, 0.991]), (32, [0.9935, 0.9915])]) \
+        + arm("augmented", [(8, [0.985, 0.985]), (16, [0.990, 0.990]), (32, [0.995, 0.995])])
+    plateaued = final_convergence(points, {"arm": "plain", "epochs": 32})
+    assert not plateaued["stopped_short"] and plateaued["last_gain"] == pytest.approx(0.0005)
+    assert "had stopped improving (+0.05 points on validation over its last doubling" in \
+        convergence_sentence(plateaued, 32)
+    short = final_convergence(points, {"arm": "augmented", "epochs": 32})
+    assert short["stopped_short"] and short["last_gain"] == pytest.approx(0.005)
+    assert convergence_sentence(short, 32).endswith("(+0.50 points on validation over its last doubling): the final "
+                                                    "stops short of its plateau.")
+    earlier = final_convergence(points, {"arm": "plain", "epochs": 16})
+    assert not earlier["stopped_short"] and "(up to 32 epochs): 16 epochs is past its plateau" in \
+        convergence_sentence(earlier, 16)
+    one_budget = final_convergence(points[:1], {"arm": "plain", "epochs": 8})
+    assert one_budget["stopped_short"] and one_budget["last_gain"] is None
+    assert "unknown" in convergence_sentence(one_budget, 8)
 
 
 def test_final_names_map_back_to_their_architecture():

@@ -11,8 +11,9 @@ import numpy as np
 import papermill
 import pytest
 
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT, stale_inputs
 from mnist_study.pipeline.recipe_search import SEARCHED_FIELDS
-from mnist_study.pipeline.reporting import PROJECT_ROOT, read_json, stale_inputs
+from mnist_study.pipeline.reporting import read_json
 from mnist_study.pipeline.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 
 # 2 epochs: a warm-up epoch and one to decay; a search of 2 trials of 3 epochs.

@@ -7,8 +7,8 @@ import papermill
 import pytest
 
 from mnist_study.pipeline import run_notebook
+from mnist_study.pipeline.fingerprints import input_fingerprint
 from mnist_study.pipeline.pending import notice, read_pending, with_notice
-from mnist_study.pipeline.reporting import input_fingerprint
 from mnist_study.pipeline.run_notebook import check, existing_notebooks, run_notebooks
 
 

@@ -3,8 +3,8 @@
 import json
 import os
 
-from mnist_study.pipeline import reporting
-from mnist_study.pipeline.reporting import default_inputs, package_dependencies
+from mnist_study.pipeline import fingerprints
+from mnist_study.pipeline.fingerprints import default_inputs, package_dependencies
 
 
 def _module_names(notebook):
@@ -26,7 +26,7 @@ def test_imports_are_found_in_every_form(tmp_path, monkeypatch):
     for name, source in {"__init__.py": "", "a.py": "from . import b\n", "b.py": "from .c import thing\n",
                          "c.py": "thing = 1\n", "d.py": "", "e.py": ""}.items():
         (package / name).write_text(source)
-    monkeypatch.setattr(reporting, "PACKAGE_DIR", package)
+    monkeypatch.setattr(fingerprints, "PACKAGE_DIR", package)
     code = "%matplotlib inline\nimport pkg.d\nfrom pkg import a\n!ls\nimport numpy\n"
     notebook = tmp_path / "n.ipynb"
     notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": code},
@@ -37,7 +37,7 @@ def test_imports_are_found_in_every_form(tmp_path, monkeypatch):
 def test_digest_changes_with_the_file(tmp_path):
     path = tmp_path / "input.txt"
     path.write_text("one")
-    before = reporting._file_digest(path)
+    before = fingerprints._file_digest(path)
     path.write_text("two")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))  # even within one clock tick
-    assert reporting._file_digest(path) != before
+    assert fingerprints._file_digest(path) != before

@@ -108,13 +108,19 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     assert _reused(_metrics(project)) == [None]
 
 
+def _sigint_as_in_a_terminal():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished_runs(project):
     # Two seeds of a CNN on a few thousand images: the second trains long enough to be interrupted.
     parameters = {**TINY, "seeds": [0, 1], "epochs": 12, "train_subset": 4000, "models": ["cnn_minimal"],
                   "search_model": "cnn_minimal"}
+    # In its own process group, as a terminal's Ctrl-C reaches, and with SIGINT handled as in a terminal: a shell
+    # that starts `make test` in the background (`&`) hands its children SIGINT ignored, and Python keeps that.
     runner = subprocess.Popen(_command(project, "01_feedforward", parameters=parameters), cwd=project,
                               env=_environment(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)  # its own process group, as a terminal's Ctrl-C reaches
+                              start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
     cache = project / "results" / ".run-cache"
     try:
         deadline = time.monotonic() + 600

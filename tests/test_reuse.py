@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.pipeline.reuse import (
-    ReuseSession,
-    TrainedRun,
+from mnist_study.pipeline.fingerprints import (
     array_digest,
     code_digest,
     run_settings,
     training_fingerprint,
     training_modules,
 )
+from mnist_study.pipeline.reuse import ReuseSession, TrainedRun
 
 SOURCE = '''"""Module docstring."""
 from mnist_study.core.models import build_model
@@ -52,7 +51,7 @@ def test_the_training_code_is_found_from_the_import_graph():
 
 def test_the_entry_points_are_where_the_fingerprint_looks():
     from mnist_study.core import data, inference, training
-    from mnist_study.pipeline.reuse import TRAINING_ENTRY_POINTS
+    from mnist_study.pipeline.fingerprints import TRAINING_ENTRY_POINTS
 
     for module in (data, inference, training):
         name = module.__name__.removeprefix("mnist_study.")
@@ -147,7 +146,7 @@ def test_retrain_must_be_a_boolean(tmp_path):
 
 
 def test_a_computation_is_reused_until_its_inputs_change(tmp_path):
-    from mnist_study.pipeline.reuse import computation_fingerprint
+    from mnist_study.pipeline.fingerprints import computation_fingerprint
 
     calls = []
 
@@ -185,6 +184,7 @@ def test_budgets_branch_once_reuse_what_was_trained_and_match_a_run_of_that_leng
     alone, a longer budget list retrains only from the stable phase, and a standalone run finds the branch."""
     from mnist_study.core.data import prepare_images
     from mnist_study.pipeline import reuse
+    from mnist_study.pipeline.training_runs import train_budgets_or_reuse, train_or_reuse
 
     recipe = TrainingRecipe(epochs=3, lr_schedule="wsd", decay_fraction=0.4)
     test_images = prepare_images(mnist.test_images[:50])
@@ -192,16 +192,16 @@ def test_budgets_branch_once_reuse_what_was_trained_and_match_a_run_of_that_leng
               "test_images": test_images}
     reuse._session = ReuseSession("06_best_models", tmp_path, tmp_path / "cache")
     try:
-        first = reuse.train_budgets_or_reuse("feedforward", mnist, budgets=[2, 3], **common)
+        first = train_budgets_or_reuse("feedforward", mnist, budgets=[2, 3], **common)
         assert [run.reused_from for run in first.values()] == [None, None]
         assert all(run.model is None and run.model_file.is_file() for run in first.values())  # saved, then let go
         assert first[3].epochs_run == 3 and first[2].epochs_run == 2
         reuse._session = ReuseSession("06_best_models", tmp_path, tmp_path / "cache")
-        longer = reuse.train_budgets_or_reuse("feedforward", mnist, budgets=[2, 3, 5], **common)
+        longer = train_budgets_or_reuse("feedforward", mnist, budgets=[2, 3, 5], **common)
         assert [longer[epochs].reused_from for epochs in (2, 3, 5)] == ["cache", "cache", None]
         assert longer[5].epochs_run == 5
-        alone = reuse.train_or_reuse("feedforward", mnist, dataset="mnist", recipe=recipe, seed=0,
-                                     validation_fraction=0.2, train_subset=300, test_images=test_images)
+        alone = train_or_reuse("feedforward", mnist, dataset="mnist", recipe=recipe, seed=0, validation_fraction=0.2,
+                               train_subset=300, test_images=test_images)
         assert alone.fingerprint == first[3].fingerprint and alone.reused_from == "cache"
         np.testing.assert_array_equal(alone.test_probabilities, first[3].test_probabilities)
     finally:

@@ -85,8 +85,10 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     model = build_in_precision(model_name, precision)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution, jit_compile=jit_compile)
-    if augmentation == "shifts":
+    steps_per_epoch = None
+    if augmentation == "shifts":  # every epoch's batches in one stream, as the study trains: fit cuts it in epochs
         data = epoch_batches(images, targets, batch_size, "digits", seed=0, first_epoch=0, last_epoch=epochs)
+        steps_per_epoch = -(-len(images) // batch_size)
     elif augmentation == "affine":
         augment = _affine_augmentation(seed=0)
         data = tf.data.Dataset.from_tensor_slices((images, targets)).shuffle(len(images), seed=0).batch(batch_size)
@@ -99,8 +101,7 @@ def epoch_throughput(model_name: str, *, batch_size: int = 128, precision: str =
     if data is None:
         rate = steady_images_per_s(model, len(images), images, targets, batch_size=batch_size, epochs=epochs)
     else:
-        rate = steady_images_per_s(model, len(images), data, epochs=epochs,
-                                   steps_per_epoch=-(-len(images) // batch_size) if augmentation == "shifts" else None)
+        rate = steady_images_per_s(model, len(images), data, epochs=epochs, steps_per_epoch=steps_per_epoch)
     keras.backend.clear_session()
     return rate
 

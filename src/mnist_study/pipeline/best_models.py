@@ -11,9 +11,9 @@ from mnist_study.analysis.evaluation import mcnemar_exact
 from mnist_study.core.augmentation import AUGMENTATIONS
 from mnist_study.pipeline.experiment import ExperimentConfig, ModelRuns
 
-# Augmentation that keeps an image in its class: digits shift; clothes may also flip and lose a patch.
-# Fashion-MNIST's candidates are a notebook parameter; validation chooses among them.
-DATASET_AUGMENTATIONS = {"mnist": ["digits"], "fashion_mnist": ["clothing", "clothing_erasing"]}
+# Augmentation that keeps an image in its class: digits shift, MNIST's one candidate. Clothes may also flip and lose
+# a patch: Fashion-MNIST's candidates are a notebook parameter, and validation chooses among them.
+MNIST_AUGMENTATIONS = ["digits"]
 # Where a mirror image is the same class, so that averaging with it (test-time augmentation) is allowed.
 FLIP_INVARIANT = {"mnist": False, "fashion_mnist": True}
 
@@ -65,6 +65,40 @@ def final_point(points: list[dict]) -> dict:
     if not points:
         raise ValueError("points: the budget curve is empty")
     return max(points, key=lambda point: (point["val_accuracy_mean"], -point["epochs"], point["arm"] == "plain"))
+
+
+def arm_plateau(points: list[dict], arm: str) -> dict:
+    """Whether `arm` had stopped improving on validation: its last doubling of the budget gained no more than the
+    seeds' spread at the largest budget (0.05 points where there is one seed). `last_gain` is None with one budget."""
+    ordered = sorted((point for point in points if point["arm"] == arm), key=lambda point: point["epochs"])
+    if len(ordered) < 2:
+        return {"last_gain": None, "plateaued": False}
+    gain = ordered[-1]["val_accuracy_mean"] - ordered[-2]["val_accuracy_mean"]
+    spread = ordered[-1]["val_accuracy_std"] if ordered[-1]["val_accuracy_std"] is not None else 0.0005
+    return {"last_gain": gain, "plateaued": gain <= spread}
+
+
+def final_convergence(points: list[dict], final: dict) -> dict:
+    """Whether the final recipe stops short of its plateau: only where it sits at the largest budget its arm tried
+    and that arm was still improving there (arm_plateau). Below the largest budget, longer runs of the same arm
+    scored lower on validation."""
+    largest = max(point["epochs"] for point in points if point["arm"] == final["arm"])
+    plateau = arm_plateau(points, final["arm"])
+    return {"largest_epochs": largest, "last_gain": plateau["last_gain"],
+            "stopped_short": final["epochs"] == largest and not plateau["plateaued"]}
+
+
+def convergence_sentence(convergence: dict, epochs: int) -> str:
+    """The final's convergence in one sentence, from its numbers."""
+    if epochs < convergence["largest_epochs"]:
+        return (f" Its arm scored lower on validation at longer budgets (up to {convergence['largest_epochs']} "
+                f"epochs): {epochs} epochs is past its plateau.")
+    if convergence["last_gain"] is None:
+        return " Only one budget was tried: whether it stops short of its plateau is unknown."
+    change = f"{100 * convergence['last_gain']:+.2f} points on validation over its last doubling"
+    if convergence["stopped_short"]:
+        return f" Its arm was still improving ({change}): the final stops short of its plateau."
+    return f" Its arm had stopped improving ({change}, within the seeds' spread)."
 
 
 def final_model_name(architecture: str, arm: str) -> str:

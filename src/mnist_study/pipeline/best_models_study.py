@@ -16,8 +16,9 @@ from mnist_study.core.models import check_model_name, input_side
 from mnist_study.pipeline.artifacts import save_array
 from mnist_study.pipeline.best_models import (
     ARMS,
-    DATASET_AUGMENTATIONS,
     FLIP_INVARIANT,
+    MNIST_AUGMENTATIONS,
+    arm_plateau,
     augmentation_gains,
     budget_config,
     budget_epochs,
@@ -28,6 +29,7 @@ from mnist_study.pipeline.best_models import (
     curve_point,
     ensemble_curve,
     ensemble_probabilities,
+    final_convergence,
     final_model_name,
     final_point,
     merge_runs,
@@ -42,8 +44,8 @@ from mnist_study.pipeline.experiment import (
     summarize_runs,
 )
 from mnist_study.pipeline.reporting import read_json
-from mnist_study.pipeline.reuse import with_flip_tta
 from mnist_study.pipeline.summary import format_accuracy, markdown_table
+from mnist_study.pipeline.training_runs import with_flip_tta
 
 NOTEBOOK = "06_best_models"
 UPSTREAM = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
@@ -95,7 +97,7 @@ def plan_best_models(datasets, candidates, screen_budgets, budget_multiples, fas
         raise ValueError(f"candidates: expected a non-empty list of distinct architecture names, got {candidates!r}")
     for architecture in [*candidates, baseline]:
         check_model_name(architecture)
-    augmentations = {**DATASET_AUGMENTATIONS, "fashion_mnist": fashion_augmentations}
+    augmentations = {"mnist": MNIST_AUGMENTATIONS, "fashion_mnist": fashion_augmentations}
     for dataset in datasets:
         check_augmentations(dataset, augmentations[dataset])
     upstream_paths = {dataset: Path(inputs_dir, "metrics", f"{UPSTREAM[dataset]}.json") for dataset in datasets}
@@ -167,14 +169,11 @@ def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: st
 
 def budget_curve_of(points: list[dict]) -> dict:
     """The curve's points, augmentation's paired gains at each budget, the crossover (from validation), and
-    whether the plain arm had stopped improving: its last doubling of the budget gained no more than the seeds'
-    spread at the largest budget (0.05 points where there is one seed)."""
+    whether the plain arm had stopped improving (best_models.arm_plateau)."""
     gains = augmentation_gains(points)
-    plain = sorted((point for point in points if point["arm"] == "plain"), key=lambda point: point["epochs"])
-    last_gain = plain[-1]["val_accuracy_mean"] - plain[-2]["val_accuracy_mean"] if len(plain) > 1 else None
-    spread = plain[-1]["val_accuracy_std"] if plain[-1]["val_accuracy_std"] is not None else 0.0005
+    plain = arm_plateau(points, "plain")
     return {"points": points, "gains": gains, "crossover_epochs": crossover_epochs(gains),
-            "plain_last_gain": last_gain, "plain_plateaued": last_gain is not None and last_gain <= spread}
+            "plain_last_gain": plain["last_gain"], "plain_plateaued": plain["plateaued"]}
 
 
 def budget_curve_table(points: list[dict], gains: list[dict]) -> str:
@@ -201,7 +200,7 @@ def final_runs(plan: BestModelsPlan, data, dataset: str, architecture: str, poin
         runs = merge_runs(runs, run_budgets(architecture, data, plan.config(dataset, augmentation, epochs, missing),
                                             [epochs])[epochs])
     final = {"architecture": architecture, "arm": arm, "augmentation": augmentation, "epochs": epochs,
-             "model": final_model_name(architecture, arm)}
+             "model": final_model_name(architecture, arm), "convergence": final_convergence(points, point)}
     return final, runs
 
 

@@ -14,15 +14,10 @@ from mnist_study.core.distributed import is_chief
 from mnist_study.core.models import check_model_name, input_side
 from mnist_study.core.training import TrainingRecipe
 from mnist_study.pipeline.artifacts import copy_file_atomically, save_array, save_model_reproducibly
+from mnist_study.pipeline.fingerprints import data_fingerprint
 from mnist_study.pipeline.recipe_search import search_recipe, searched_recipe
-from mnist_study.pipeline.reuse import (
-    ReuseSession,
-    TrainedRun,
-    data_fingerprint,
-    train_budgets_or_reuse,
-    train_or_reuse,
-    with_model,
-)
+from mnist_study.pipeline.reuse import ReuseSession, TrainedRun
+from mnist_study.pipeline.training_runs import train_budgets_or_reuse, train_or_reuse, with_model
 
 
 @dataclass(frozen=True)

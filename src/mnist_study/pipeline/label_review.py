@@ -25,10 +25,7 @@ from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import input_side
 from mnist_study.pipeline.best_models import architecture_of
 from mnist_study.pipeline.experiment import ExperimentConfig, config_from_parameters, prepare_split
-from mnist_study.pipeline.reporting import read_json
-
-# The notebooks that save models, and so the test probabilities of models whose validation split is known.
-TRAINING_NOTEBOOKS = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist", "06_best_models"]
+from mnist_study.pipeline.reporting import TRAINING_NOTEBOOKS, read_json
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,11 @@
 """Trained runs reused when nothing that shapes them changed.
 
-A run (one architecture, recipe, seed and data split) gets a *training fingerprint* over what can change its
-weights: the source of every module on the path from the data files to the trained weights and the test-set
-probabilities (found from the import graph, starting at `TRAINING_ENTRY_POINTS`), `requirements.txt`, the
-dataset's files, and the run's own settings. Plots, summaries, reports and a notebook's analysis are not part of
-it, so changing them re-runs a notebook without training.
-
-A run is looked up, in order, among the runs of this execution, the notebook's last published results (its
-metrics' `trained_runs`, with the test probabilities and models found by content digest under
+Each run (one architecture, recipe, seed and data split) is known by its training fingerprint
+(pipeline.fingerprints). It is looked up, in order, among the runs of this execution, the notebook's last published
+results (its metrics' `trained_runs`, with the test probabilities and models found by content digest under
 `results/probabilities/` and `results/models/`) and a local cache (`results/.run-cache/`, git-ignored), which
-keeps every finished run, so that a notebook interrupted after some runs resumes where it stopped.
+keeps every finished run, so that a notebook interrupted after some runs resumes where it stopped. The notebooks
+get their runs through pipeline.training_runs, which trains what this finds nowhere.
 
 Why not joblib.Memory: it hashes the decorated function's own code, not the modules it calls (a change to
 models.py would not invalidate a run), it pickles the Keras model, and its store is no format to publish.
@@ -17,9 +13,6 @@ models.py would not invalidate a run), it pickles the Keras model, and its store
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -30,111 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from mnist_study.core.distributed import is_chief
-from mnist_study.pipeline.reporting import (
-    PACKAGE_DIR,
-    PROJECT_ROOT,
-    cpu_name,
-    git_commit,
-    module_path,
-    package_closure,
-    read_json,
-    uncommitted_inputs,
-    write_json,
+from mnist_study.pipeline.fingerprints import (
+    array_digest,
+    computation_fingerprint,
+    sha256_file,
 )
+from mnist_study.pipeline.reporting import machine, read_json, write_json
 
-# The functions a run's weights and test probabilities come out of; their modules, and every module those import,
-# make up the training code.
-TRAINING_ENTRY_POINTS = {
-    "core.data": "prepare_training_split",
-    "core.training": "train_model",
-    "core.inference": "predict_probabilities",
-}
 CACHE_FOLDER = ".run-cache"
 # The runner stages a notebook's outputs in a scratch folder and names the folder it publishes to here, so that a
 # notebook run by it reads the runs it published last time.
 PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
-
-
-def training_modules(roots: list[str] | None = None) -> list[str]:
-    """The package modules on the path to the trained weights: the entry points' modules (or `roots`) and all
-    they import, less packages' __init__ files that define nothing (so that moving a module changes nothing)."""
-    found = package_closure(set(roots or TRAINING_ENTRY_POINTS))
-    return sorted(name for name in found
-                  if module_path(name).name != "__init__.py" or code_digest(module_path(name).read_text()) != EMPTY)
-
-
-class _WithoutPackageImports(ast.NodeTransformer):
-    """Drops docstrings and the module paths of the package's own imports: moving a module, or rewording its
-    documentation, leaves what it computes, and so its digest, unchanged (the imported module is hashed too)."""
-
-    def _strip_docstring(self, node):
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-        return self.generic_visit(node)
-
-    visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip_docstring
-
-    def visit_Module(self, node):
-        if node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
-                and isinstance(node.body[0].value.value, str):
-            node.body = node.body[1:]  # a module may be empty: a package's __init__ with only its docstring
-        return self.generic_visit(node)
-
-    def visit_ImportFrom(self, node):
-        if node.level > 0 or (node.module or "").split(".")[0] == PACKAGE_DIR.name:
-            return ast.ImportFrom(module="", names=node.names, level=0)
-        return node
-
-
-def code_digest(source: str) -> str:
-    """SHA-256 of what a module computes: its syntax tree, without comments, layout, docstrings or import paths."""
-    tree = _WithoutPackageImports().visit(ast.parse(source))
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-
-
-EMPTY = code_digest("")
-
-
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def training_code_fingerprint(roots: list[str] | None = None) -> str:
-    """One digest of the training code (or of `roots` and what they import) and the pinned packages."""
-    digests = sorted(code_digest(module_path(name).read_text()) for name in training_modules(roots))
-    parts = {"modules": digests, "requirements": _sha256_file(PROJECT_ROOT / "requirements.txt")}
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def data_fingerprint(dataset: str) -> str:
-    from mnist_study.core.data import DEFAULT_DATA_DIR, check_dataset_name
-
-    folder = DEFAULT_DATA_DIR / check_dataset_name(dataset)["folder"]
-    digests = {path.name: _sha256_file(path) for path in sorted(folder.glob("*.gz"))}
-    return hashlib.sha256(json.dumps(digests).encode()).hexdigest()
-
-
-def run_settings(model_name: str, dataset: str, recipe, seed: int, validation_fraction: float,
-                 train_subset: int | None, model_kwargs: dict | None, num_classes: int) -> dict:
-    """Everything about one run, besides code and data, that can change its weights."""
-    return {"model": model_name, "model_kwargs": model_kwargs or {}, "num_classes": num_classes,
-            "dataset": dataset, "validation_fraction": validation_fraction, "train_subset": train_subset,
-            "seed": seed, "recipe": recipe.as_dict()}
-
-
-def training_fingerprint(settings: dict, code: str | None = None) -> str:
-    """The run's fingerprint: its settings, the training code and its dataset's files."""
-    parts = {"settings": settings, "code": code or training_code_fingerprint(),
-             "data": data_fingerprint(settings["dataset"])}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def array_digest(array: np.ndarray) -> str:
-    """SHA-256 of a float32 array's shape and bytes: how a run's test probabilities are found again."""
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    return hashlib.sha256(repr(array.shape).encode() + array.tobytes()).hexdigest()
 
 
 @dataclass
@@ -198,24 +97,6 @@ def _from_record(record: dict, reused_from: str) -> TrainedRun:
                       training_code=record.get("training_code", ""), flip_tta=record.get("flip_tta"))
 
 
-def _input_digest(value) -> object:
-    """A JSON-able stand-in for one input of a computation: files and arrays by content, the rest as they are."""
-    if isinstance(value, Path):
-        return {"file_sha256": _sha256_file(value)}
-    if isinstance(value, np.ndarray):
-        return {"array_sha256": hashlib.sha256(repr((value.shape, value.dtype.str)).encode()
-                                               + np.ascontiguousarray(value).tobytes()).hexdigest()}
-    return value
-
-
-def computation_fingerprint(modules: list[str], inputs: dict) -> str:
-    """The fingerprint of a computation other than a training run (a fine-tuning study): the code of `modules`
-    and what they import, the pinned packages, and its inputs."""
-    parts = {"code": training_code_fingerprint(modules),
-             "inputs": {name: _input_digest(value) for name, value in sorted(inputs.items())}}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
 class ReuseSession:
     """The runs of one notebook execution, and where earlier runs can be found."""
 
@@ -250,7 +131,7 @@ class ReuseSession:
 
     def _models_by_digest(self) -> dict[str, Path]:
         if self._model_index is None:
-            self._model_index = {_sha256_file(path): path
+            self._model_index = {sha256_file(path): path
                                  for path in sorted((self.published_dir / "models").glob("*.keras"))}
         return self._model_index
 
@@ -307,7 +188,7 @@ class ReuseSession:
         scratch.mkdir(parents=True)
         if run.model is not None:
             save_model_reproducibly(run.model, scratch / "model.keras")
-            run.digests["model"] = _sha256_file(scratch / "model.keras")
+            run.digests["model"] = sha256_file(scratch / "model.keras")
         elif run.model_file is not None and Path(run.model_file).is_file():  # stored again: keep its model
             shutil.copy2(run.model_file, scratch / "model.keras")
         if run.test_probabilities is not None:
@@ -355,7 +236,7 @@ class ReuseSession:
             started_at, start = datetime.now(UTC), time.perf_counter()
             value = compute()
             record = {"fingerprint": fingerprint, "value": value, "reused_from": None,
-                      "computed": {**_training_provenance(self.notebook, started_at),
+                      "computed": {**training_provenance(self.notebook, started_at),
                                    "wall_time_s": round(time.perf_counter() - start, 1)}}
             if cached is not None and is_chief():
                 write_json(record, cached)
@@ -405,167 +286,5 @@ def close_session() -> None:
     _session = None
 
 
-def _training_provenance(notebook: str | None, started_at: datetime) -> dict:
-    import tensorflow as tf
-
-    return {"notebook": notebook, "commit": git_commit(), "uncommitted_inputs": uncommitted_inputs(),
-            "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-            "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
-            "started_at": started_at.astimezone(UTC).isoformat(timespec="seconds")}
-
-
-def _describe(run: TrainedRun) -> str:
-    trained = run.trained
-    commit = (trained.get("commit") or "unknown")[:10]
-    where = {"published": "the published results", "cache": "the local cache"}[run.reused_from]
-    return (f"reused from {where}: trained by {trained.get('notebook')} at commit {commit} on "
-            f"{trained.get('cpu')} in {run.train_time_s:.0f} s, {run.epochs_run} epochs")
-
-
-def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, validation_fraction: float,
-                   train_subset: int | None = None, model_kwargs: dict | None = None, test_images=None,
-                   need_model: bool = False, log_prefix: str = "") -> TrainedRun:
-    """The run of `model_name` by `recipe` on `seed`'s split: reused when one with its fingerprint exists, else
-    trained (and, with `test_images`, its test probabilities predicted once) and kept for next time."""
-    from mnist_study.core.data import prepare_training_split
-    from mnist_study.core.inference import predict_probabilities
-    from mnist_study.core.models import input_side
-    from mnist_study.core.training import train_model
-
-    settings = run_settings(model_name, dataset, recipe, seed, validation_fraction, train_subset, model_kwargs,
-                            len(data.class_names))
-    code = training_code_fingerprint()
-    fingerprint = training_fingerprint(settings, code)
-    session = _session
-    need_test = test_images is not None
-    run = session.find(fingerprint, need_test, need_model) if session else None
-    changed = run is None  # trained now, or given test probabilities now: then (re-)cached
-    if run is not None and run.fingerprint not in session.runs:
-        print(f"{log_prefix}{_describe(run)}", flush=True)
-    if run is None:
-        started_at = datetime.now(UTC)
-        split = prepare_training_split(data, seed, input_side(model_name), validation_fraction, train_subset)
-        trained = train_model(model_name, split, recipe, seed=seed, model_kwargs=model_kwargs,
-                              num_classes=len(data.class_names), log_prefix=log_prefix)
-        run = TrainedRun(fingerprint, settings, trained.history, trained.epochs_run, trained.best_epoch,
-                         round(trained.wall_time_s, 2), trained.model.count_params(),
-                         _training_provenance(session.notebook if session else None, started_at), model=trained.model,
-                         training_code=code)
-    if need_test and run.test_probabilities is None:
-        # float32, as published: a reused run's metrics then equal a trained one's bit for bit.
-        run.test_probabilities = predict_probabilities(run.keras_model(), test_images).astype(np.float32)
-        changed = True
-    if run.test_probabilities is not None:
-        run.digests["test_probabilities"] = array_digest(run.test_probabilities)
-    if session is not None:
-        session.add(run, cache=changed)
-    return run
-
-
-def with_model(run: TrainedRun) -> TrainedRun:
-    """`run` with its trained model at hand: in memory, or a saved copy found again; else the run is trained anew
-    (a run whose model was never kept, such as a curve point that becomes a final)."""
-    if run.model is not None or run.model_file is not None:
-        return run
-    from mnist_study.core.data import load_dataset, prepare_images
-    from mnist_study.core.models import input_side
-    from mnist_study.core.training import TrainingRecipe
-
-    settings = run.settings
-    data = load_dataset(settings["dataset"])
-    print(f"== {settings['model']} on {settings['dataset']}, seed {settings['seed']}: its model is needed",
-          flush=True)
-    test_images = prepare_images(data.test_images, input_side(settings["model"])) \
-        if run.test_probabilities is not None else None
-    return train_or_reuse(settings["model"], data, dataset=settings["dataset"],
-                          recipe=TrainingRecipe(**settings["recipe"]), seed=settings["seed"],
-                          validation_fraction=settings["validation_fraction"], train_subset=settings["train_subset"],
-                          model_kwargs=settings["model_kwargs"] or None, test_images=test_images, need_model=True,
-                          log_prefix=f"   {settings['model']} s{settings['seed']} ")
-
-
-def train_budgets_or_reuse(model_name: str, data, *, dataset: str, recipe, budgets: list[int], seed: int,
-                           validation_fraction: float, train_subset: int | None = None,
-                           model_kwargs: dict | None = None, test_images=None,
-                           log_prefix: str = "") -> dict[int, TrainedRun]:
-    """The run of a warmup-stable-decay `recipe` at each budget (epochs) in `budgets`, on `seed`'s split. Each
-    budget's fingerprint is that of the recipe at that many epochs, since a branch is bit for bit the run of that
-    length alone (core.training.train_budgets). Budgets found are reused; the rest train from one branching run."""
-    from dataclasses import replace
-
-    from mnist_study.core.data import prepare_training_split
-    from mnist_study.core.inference import predict_probabilities
-    from mnist_study.core.models import input_side
-    from mnist_study.core.training import train_budgets
-
-    session = _session
-    code = training_code_fingerprint()
-    settings = {epochs: run_settings(model_name, dataset, replace(recipe, epochs=epochs), seed, validation_fraction,
-                                     train_subset, model_kwargs, len(data.class_names)) for epochs in budgets}
-    fingerprints = {epochs: training_fingerprint(settings[epochs], code) for epochs in budgets}
-    need_test = test_images is not None
-    runs = {epochs: session.find(fingerprints[epochs], need_test, False) if session else None for epochs in budgets}
-    for epochs, run in runs.items():
-        if run is not None and run.fingerprint not in session.runs:
-            print(f"{log_prefix}{epochs} epochs: {_describe(run)}", flush=True)
-    missing = [epochs for epochs, run in runs.items() if run is None]
-    if missing:
-        started_at = datetime.now(UTC)
-        split = prepare_training_split(data, seed, input_side(model_name), validation_fraction, train_subset)
-        wanted = sorted(epochs for epochs in budgets if epochs <= max(missing))
-
-        def keep(epochs: int, trained) -> None:
-            if runs[epochs] is not None:  # found already: this branch is the same run
-                return
-            run = TrainedRun(fingerprints[epochs], settings[epochs], trained.history, trained.epochs_run,
-                             trained.best_epoch, round(trained.wall_time_s, 2), trained.model.count_params(),
-                             _training_provenance(session.notebook if session else None, started_at),
-                             model=trained.model, training_code=code)
-            if need_test:
-                run.test_probabilities = predict_probabilities(trained.model, test_images).astype(np.float32)
-                run.digests["test_probabilities"] = array_digest(run.test_probabilities)
-            if session is not None:
-                session.add(run, cache=True)  # the model is saved now: the run trains on from its branch point
-            run.model = None
-            runs[epochs] = run
-
-        train_budgets(model_name, split, replace(recipe, epochs=max(wanted)), wanted, seed=seed, on_budget=keep,
-                      model_kwargs=model_kwargs, num_classes=len(data.class_names), log_prefix=log_prefix)
-    for run in runs.values():
-        if need_test and run.test_probabilities is None:
-            run.test_probabilities = predict_probabilities(run.keras_model(), test_images).astype(np.float32)
-            run.digests["test_probabilities"] = array_digest(run.test_probabilities)
-            if session is not None:
-                session.add(run, cache=True)
-        elif session is not None and run.fingerprint not in session.runs:
-            session.add(run, cache=False)
-    return runs
-
-
-def with_flip_tta(run: TrainedRun, data, test_images) -> TrainedRun:
-    """`run` with test-time augmentation by a mirror image measured: its validation accuracy as is and with each
-    image's probabilities averaged with its mirror's (`flip_tta`), and that average on the test images."""
-    if run.flip_tta is not None and run.test_probabilities_flip is not None:
-        return run
-    from sklearn.metrics import accuracy_score
-
-    from mnist_study.core.data import prepare_training_split
-    from mnist_study.core.inference import predict_probabilities
-    from mnist_study.core.models import input_side
-
-    run = with_model(run)
-    settings = run.settings
-    split = prepare_training_split(data, settings["seed"], input_side(settings["model"]),
-                                   settings["validation_fraction"], settings["train_subset"])
-    model = run.keras_model()
-    as_is = predict_probabilities(model, split.validation_images)
-    mirrored = predict_probabilities(model, np.flip(split.validation_images, axis=2))
-    run.flip_tta = {"val_accuracy": float(accuracy_score(split.validation_labels, as_is.argmax(axis=1))),
-                    "val_accuracy_flip": float(accuracy_score(split.validation_labels,
-                                                              (as_is + mirrored).argmax(axis=1)))}
-    test_mirrored = predict_probabilities(model, np.flip(test_images, axis=2))
-    run.test_probabilities_flip = ((run.test_probabilities + test_mirrored) / 2).astype(np.float32)
-    run.digests["test_probabilities_flip"] = array_digest(run.test_probabilities_flip)
-    if _session is not None:
-        _session.add(run, cache=True)
-    return run
+def training_provenance(notebook: str | None, started_at: datetime) -> dict:
+    return {"notebook": notebook, **machine(), "started_at": started_at.astimezone(UTC).isoformat(timespec="seconds")}

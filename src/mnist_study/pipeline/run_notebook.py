@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 
 from mnist_study.core.distributed import is_chief
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT, stale_inputs, training_code_fingerprint
 from mnist_study.pipeline.pending import declaration_problems, pending_entries, read_pending, write_pending
-from mnist_study.pipeline.reporting import PROJECT_ROOT, read_json, stale_inputs
-from mnist_study.pipeline.reuse import CACHE_FOLDER, PUBLISHED_DIR_VARIABLE, training_code_fingerprint
+from mnist_study.pipeline.reporting import read_json
+from mnist_study.pipeline.reuse import CACHE_FOLDER, PUBLISHED_DIR_VARIABLE
 
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"

@@ -8,13 +8,12 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from mnist_study.analysis.evaluation import mcnemar_exact
-from mnist_study.pipeline.best_models import crossover_markdown
+from mnist_study.pipeline.best_models import convergence_sentence, crossover_markdown
 from mnist_study.pipeline.summary import collect_rows, format_accuracy, markdown_table
 
 EXPERIMENTS = ["00_data_exploration", "01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist",
                "05_generalization_robustness_calibration", "06_best_models", "07_interpretability",
                "08_label_errors_and_new_writers"]
-TRAINING_NOTEBOOKS = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist", "06_best_models"]
 TARGETS = [  # (model, dataset, target test accuracy, reference)
     ("feedforward", "mnist", 0.980, "seeds report 96.5-97.8 %"),
     ("lenet5", "mnist", 0.990, "LeCun et al. 1998: 99.05 %"),
@@ -92,7 +91,8 @@ def best_models_section(best_models: dict) -> str:
                                                      f"{100 * row['val_accuracy_at_equal_time']:.2f} %")
                         for row in screen["rows"])
             + f"; chosen: **{result['architecture']}**. Final recipe, chosen on validation: {final['arm']} "
-            f"({final['augmentation']}), {final['epochs']} epochs ({final['model']}).\n\n"
+            f"({final['augmentation']}), {final['epochs']} epochs ({final['model']})."
+            f"{convergence_sentence(final['convergence'], final['epochs'])}\n\n"
             + markdown_table(["epochs", "seeds", "gain on validation (pp)", "gain on test (pp)"],
                              [[gain["epochs"], len(gain["seeds"]), f"{100 * gain['val_gain']:+.2f}",
                                f"{100 * gain['test_gain']:+.2f}"] for gain in result["budget_curve"]["gains"]])
