@@ -22,6 +22,7 @@ from mnist_study.pipeline.best_models import (
     final_convergence,
     final_model_name,
     final_point,
+    percent_against_target,
 )
 from mnist_study.pipeline.experiment import ExperimentConfig
 
@@ -179,6 +180,13 @@ def test_the_final_stops_short_only_at_the_largest_budget_of_an_arm_still_improv
     one_budget = final_convergence(points[:1], {"arm": "plain", "epochs": 8})
     assert one_budget["stopped_short"] and one_budget["last_gain"] is None
     assert "unknown" in convergence_sentence(one_budget, 8)
+
+
+def test_an_accuracy_beside_its_target_never_rounds_onto_a_missed_target():
+    assert percent_against_target(0.99296667, 0.993) == "99.297"  # "99.30" would read as met
+    assert percent_against_target(0.9930, 0.993) == "99.30"
+    assert percent_against_target(0.99441, 0.994) == "99.44"
+    assert percent_against_target(0.9212, 0.925) == "92.12"
 
 
 def test_final_names_map_back_to_their_architecture():

@@ -101,6 +101,13 @@ def convergence_sentence(convergence: dict, epochs: int) -> str:
     return f" Its arm had stopped improving ({change}, within the seeds' spread)."
 
 
+def percent_against_target(achieved: float, target: float) -> str:
+    """`achieved` in percent to 2 decimals, or to 3 where 2 would round a missed target up onto it (99.297 % against
+    99.3 % reads "99.297", not "99.30")."""
+    text = f"{100 * achieved:.2f}"
+    return f"{100 * achieved:.3f}" if achieved < target and float(text) >= round(100 * target, 2) else text
+
+
 def final_model_name(architecture: str, arm: str) -> str:
     """How 06 names a final model it trains: `<architecture>_<arm>` (notebooks 07 and 08 load it by this name)."""
     if arm not in ARMS:

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from mnist_study.analysis.evaluation import mcnemar_exact
-from mnist_study.pipeline.best_models import convergence_sentence, crossover_markdown
+from mnist_study.pipeline.best_models import convergence_sentence, crossover_markdown, percent_against_target
 from mnist_study.pipeline.summary import collect_rows, format_accuracy, markdown_table
 
 EXPERIMENTS = ["00_data_exploration", "01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist",
@@ -49,8 +49,9 @@ def targets(rows: list[dict], best_models: dict) -> tuple[list[dict], str]:
                for model, dataset, target, _, achieved in target_rows]
     table = markdown_table(
         ["model", "dataset", "target %", "achieved % (mean)", "met", "reference"],
-        [[model, dataset, f"{100 * target:.1f}", f"{100 * achieved:.2f}", "yes" if achieved >= target else "no",
-          reference] for model, dataset, target, reference, achieved in target_rows])
+        [[model, dataset, f"{100 * target:.1f}", percent_against_target(achieved, target),
+          "yes" if achieved >= target else "no", reference]
+         for model, dataset, target, reference, achieved in target_rows])
     return records, table
 
 
