@@ -169,17 +169,17 @@ def test_the_final_stops_short_only_at_the_largest_budget_of_an_arm_still_improv
     plateaued = final_convergence(points, {"arm": "plain", "epochs": 32})
     assert not plateaued["stopped_short"] and plateaued["last_gain"] == pytest.approx(0.0005)
     assert "had stopped improving (+0.05 points on validation over its last doubling" in \
-        convergence_sentence(plateaued, 32)
+        convergence_sentence(plateaued)
     short = final_convergence(points, {"arm": "augmented", "epochs": 32})
     assert short["stopped_short"] and short["last_gain"] == pytest.approx(0.005)
-    assert convergence_sentence(short, 32).endswith("(+0.50 points on validation over its last doubling): the final "
+    assert convergence_sentence(short).endswith("(+0.50 points on validation over its last doubling): the final "
                                                     "stops short of its plateau.")
     earlier = final_convergence(points, {"arm": "plain", "epochs": 16})
     assert not earlier["stopped_short"] and "(up to 32 epochs): 16 epochs is past its plateau" in \
-        convergence_sentence(earlier, 16)
+        convergence_sentence(earlier)
     one_budget = final_convergence(points[:1], {"arm": "plain", "epochs": 8})
     assert one_budget["stopped_short"] and one_budget["last_gain"] is None
-    assert "unknown" in convergence_sentence(one_budget, 8)
+    assert "unknown" in convergence_sentence(one_budget)
 
 
 def test_an_accuracy_beside_its_target_never_rounds_onto_a_missed_target():

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mnist_study.pipeline.reporting import PROJECT_ROOT
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT
 from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
 
 pytestmark = pytest.mark.notebook

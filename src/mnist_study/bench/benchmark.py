@@ -31,7 +31,8 @@ from mnist_study.bench.benchmark_epochs import (
 from mnist_study.bench.benchmark_report import markdown_section, splice_section, throughput_figure
 from mnist_study.bench.benchmark_workers import worker_throughput
 from mnist_study.bench.measure import build_in_precision, mnist_dataset, prepared_mnist, steady_images_per_s
-from mnist_study.pipeline.reporting import PROJECT_ROOT, provenance, write_json
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT
+from mnist_study.pipeline.reporting import provenance, write_json
 from mnist_study.pipeline.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"

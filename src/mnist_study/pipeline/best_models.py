@@ -84,12 +84,13 @@ def final_convergence(points: list[dict], final: dict) -> dict:
     scored lower on validation."""
     largest = max(point["epochs"] for point in points if point["arm"] == final["arm"])
     plateau = arm_plateau(points, final["arm"])
-    return {"largest_epochs": largest, "last_gain": plateau["last_gain"],
+    return {"epochs": final["epochs"], "largest_epochs": largest, "last_gain": plateau["last_gain"],
             "stopped_short": final["epochs"] == largest and not plateau["plateaued"]}
 
 
-def convergence_sentence(convergence: dict, epochs: int) -> str:
-    """The final's convergence in one sentence, from its numbers."""
+def convergence_sentence(convergence: dict) -> str:
+    """The final's convergence (final_convergence's record) in one sentence, from its numbers."""
+    epochs = convergence["epochs"]
     if epochs < convergence["largest_epochs"]:
         return (f" Its arm scored lower on validation at longer budgets (up to {convergence['largest_epochs']} "
                 f"epochs): {epochs} epochs is past its plateau.")

@@ -34,6 +34,8 @@ CACHE_FOLDER = ".run-cache"
 # The runner stages a notebook's outputs in a scratch folder and names the folder it publishes to here, so that a
 # notebook run by it reads the runs it published last time.
 PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
+# Where a reused run or computation was found, as a notebook's log says it.
+REUSED_FROM = {"published": "the published results", "cache": "the local cache"}
 
 
 @dataclass
@@ -242,7 +244,7 @@ class ReuseSession:
                 write_json(record, cached)
         if record["reused_from"]:
             provenance = record["computed"]
-            print(f"{name}: reused from the {record['reused_from']} (computed at commit "
+            print(f"{name}: reused from {REUSED_FROM[record['reused_from']]} (computed at commit "
                   f"{(provenance.get('commit') or 'unknown')[:10]} in {provenance['wall_time_s']:.0f} s)", flush=True)
         self.computations[name] = record
         return record["value"]

@@ -93,7 +93,7 @@ def best_models_section(best_models: dict) -> str:
                         for row in screen["rows"])
             + f"; chosen: **{result['architecture']}**. Final recipe, chosen on validation: {final['arm']} "
             f"({final['augmentation']}), {final['epochs']} epochs ({final['model']})."
-            f"{convergence_sentence(final['convergence'], final['epochs'])}\n\n"
+            f"{convergence_sentence(final['convergence'])}\n\n"
             + markdown_table(["epochs", "seeds", "gain on validation (pp)", "gain on test (pp)"],
                              [[gain["epochs"], len(gain["seeds"]), f"{100 * gain['val_gain']:+.2f}",
                                f"{100 * gain['test_gain']:+.2f}"] for gain in result["budget_curve"]["gains"]])

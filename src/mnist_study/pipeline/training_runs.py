@@ -13,7 +13,7 @@ from mnist_study.pipeline.fingerprints import (
     training_code_fingerprint,
     training_fingerprint,
 )
-from mnist_study.pipeline.reuse import TrainedRun, current_session, training_provenance
+from mnist_study.pipeline.reuse import REUSED_FROM, TrainedRun, current_session, training_provenance
 
 
 def _notebook() -> str | None:
@@ -24,7 +24,7 @@ def _notebook() -> str | None:
 def _describe(run: TrainedRun) -> str:
     trained = run.trained
     commit = (trained.get("commit") or "unknown")[:10]
-    where = {"published": "the published results", "cache": "the local cache"}[run.reused_from]
+    where = REUSED_FROM[run.reused_from]
     return (f"reused from {where}: trained by {trained.get('notebook')} at commit {commit} on "
             f"{trained.get('cpu')} in {run.train_time_s:.0f} s, {run.epochs_run} epochs")
 
@@ -79,8 +79,6 @@ def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, va
     if need_test and run.test_probabilities is None:
         _test(run, test_images)
         changed = True
-    if run.test_probabilities is not None:
-        run.digests["test_probabilities"] = array_digest(run.test_probabilities)
     if (session := current_session()) is not None:
         session.add(run, cache=changed)
     return run
