@@ -107,7 +107,7 @@ def test_an_interrupt_ends_with_a_few_lines_and_status_130(results, monkeypatch,
 
 def test_progress_names_the_position_and_the_time_left(results, monkeypatch, capsys):
     metrics = {"notebook": "01_feedforward", "provenance": {"commit": None, "wall_time_s": 600.0},
-               "fingerprint": {"notebooks/01_feedforward.ipynb": "old"},
+               "fingerprint": input_fingerprint("01_feedforward"),
                "trained_runs": [{"train_time_s": 500.0, "reused_from": None, "training_code": "old code"},
                                 {"train_time_s": 100.0, "reused_from": "published", "training_code": "old code"}]}
     (results / "metrics" / "01_feedforward.json").write_text(json.dumps(metrics))
@@ -117,8 +117,32 @@ def test_progress_names_the_position_and_the_time_left(results, monkeypatch, cap
     out = capsys.readouterr().out
     # Training code unchanged: the 500 s it trained are reused; 02 has no last run.
     assert "==> [1/2] 01_feedforward: expected 1.7 min (from its last run); time left for the whole run about " \
-           "1.7 min and more (notebooks without a last run)" in out
+           "1.7 min and more (notebooks without a last run, or changed since)" in out
     assert "==> [2/2] 02_lenet5: expected unknown" in out
     monkeypatch.setattr(run_notebook, "training_code_fingerprint", lambda: "new code")
     assert run_notebooks(["01_feedforward"], results_dir=results) == 0
     assert "expected 11.7 min" in capsys.readouterr().out  # all of it trains again: 600 s + the 100 s reused
+    metrics["fingerprint"]["notebooks/01_feedforward.ipynb"] = "an older notebook"
+    (results / "metrics" / "01_feedforward.json").write_text(json.dumps(metrics))
+    assert run_notebooks(["01_feedforward"], results_dir=results) == 0
+    assert "(from its last run, but the notebook has changed since: it may train more); time left for the whole " \
+           "run about 11.7 min and more (notebooks without a last run, or changed since)" in capsys.readouterr().out
+
+
+def test_each_published_notebook_leaves_the_declaration_exact(results, monkeypatch):
+    declared_when_started = {}
+
+    def execute(name, results_dir, parameters=None):
+        declared_when_started[name] = list(read_pending(results_dir))
+        if name == "01_feedforward":  # published: fresh metrics
+            metrics = {"notebook": name, "provenance": {"commit": None, "wall_time_s": 1.0},
+                       "fingerprint": input_fingerprint(name)}
+            (results_dir / "metrics" / f"{name}.json").write_text(json.dumps(metrics))
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_notebook, "execute", execute)
+    assert run_notebooks(results_dir=results) == 130
+    # What 02 found when it started, had someone committed then: 01 no longer declared.
+    assert "01_feedforward" not in declared_when_started["02_lenet5"]
+    assert declared_when_started["02_lenet5"] == existing_notebooks()[2:]

@@ -237,6 +237,13 @@ def expected_seconds(name: str, training_code: str, retrain: bool = False,
     return wall + reused if retrains else max(wall - trained, 0.0)
 
 
+def notebook_changed(name: str, results_dir: Path = RESULTS_DIR) -> bool:
+    """Whether notebook `name` itself changed since its last run: its parameters may then ask for runs that one
+    never trained, so its wall time is no estimate of this one's."""
+    path = results_dir / "metrics" / f"{name}.json"
+    return path.is_file() and f"notebooks/{name}.ipynb (changed)" in stale_inputs(read_json(path))
+
+
 class Stopped(Exception):
     """SIGTERM, turned into an exception so that the run ends like a Ctrl-C."""
 
@@ -258,6 +265,7 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
                                                                             results_dir))
     training_code = training_code_fingerprint()
     estimates = {name: expected_seconds(name, training_code, retrain, results_dir) for name in plan}
+    changed = {name for name in plan if notebook_changed(name, results_dir)}
     previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     current, started = None, time.monotonic()
     try:
@@ -266,16 +274,21 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
             if not force and name not in stale_results(results_dir):
                 print(f"==> [{position}/{len(plan)}] {name}: up to date", flush=True)
                 continue
-            left = [estimates[other] for other in plan[position - 1:]]
-            known = sum(value for value in left if value is not None)
-            print(f"==> [{position}/{len(plan)}] {name}: expected {_minutes(estimates[name])} (from its last run); "
+            left = plan[position - 1:]
+            known = sum(estimates[other] for other in left if estimates[other] is not None)
+            basis = "from its last run, but the notebook has changed since: it may train more" if name in changed \
+                else "from its last run"
+            print(f"==> [{position}/{len(plan)}] {name}: expected {_minutes(estimates[name])} ({basis}); "
                   f"time left for the whole run about {_minutes(known)}"
-                  + (" and more (notebooks without a last run)" if None in left else "")
+                  + (" and more (notebooks without a last run, or changed since)"
+                     if any(estimates[other] is None or other in changed for other in left) else "")
                   + f"; {_minutes(time.monotonic() - started)} so far", flush=True)
             current = name
             extra = {"retrain": True} if retrain and _takes_retrain(name) else {}
             execute(name, results_dir, parameters={**(parameters or {}), **extra})
             current = None
+            # Declared after each notebook, so that committing the ones published so far leaves results/ consistent.
+            write_pending(pending_entries(stale_results(results_dir), results_dir), results_dir)
     except (KeyboardInterrupt, Stopped, Exception) as error:
         if current is None:
             raise
