@@ -51,9 +51,10 @@ def test_the_best_models_targets_and_many_test_adjustment():
     assert [row["mcnemar_vs_baseline"]["p_value_bh"] for row in comparisons["mnist"]] == [0.02, 0.04]
 
 
-def _upstream(tmp_path, lr_schedule="wsd"):
+def _upstream(tmp_path, lr_schedule="wsd", warmup_epochs=1):
     (tmp_path / "metrics").mkdir(exist_ok=True)
     parameters = {"dataset": "mnist", "seeds": [0, 1, 2], "epochs": 8, "lr_schedule": lr_schedule,
+                  "warmup_epochs": warmup_epochs,
                   "optimizer": "sgd_nesterov", "learning_rate": 0.05, "validation_fraction": 0.1, "train_subset": None}
     metrics = {"models": {"cnn_regularized": {"seeds": [0, 1, 2]}, "cnn_batchnorm": {"seeds": [0, 1, 2]}},
                "provenance": {"parameters": parameters}}
@@ -88,6 +89,18 @@ def test_a_bad_plan_names_the_parameter(tmp_path, changes, message):
                  "baseline": "cnn_regularized", "inputs_dir": _upstream(tmp_path)}
     with pytest.raises(ValueError, match=message):
         plan_best_models(**{**arguments, **changes})
+
+
+def test_a_plan_refuses_a_budget_shorter_than_the_searched_warm_up(tmp_path):
+    # 03's search chose 2 warm-up epochs: a 2-epoch screen point would decay before its warm-up ends.
+    with pytest.raises(ValueError, match=r"screen_budgets: 2 epochs are too short for mnist's recipe from "
+                                         r"03_cnn_architectures: a 'wsd' budget of 2 decays over its last 1, leaving "
+                                         r"no room for 2 warm-up epoch\(s\)"):
+        plan_best_models(["mnist"], ["cnn_batchnorm"], [2, 4], [1], ["clothing"], [0], [0], "cnn_regularized",
+                         _upstream(tmp_path, warmup_epochs=2))
+    plan = plan_best_models(["mnist"], ["cnn_batchnorm"], [3, 6], [1], ["clothing"], [0], [0], "cnn_regularized",
+                            _upstream(tmp_path, warmup_epochs=2))
+    assert plan.screen_budgets == [3, 6]
 
 
 def test_a_plan_refuses_an_upstream_recipe_it_cannot_branch(tmp_path):

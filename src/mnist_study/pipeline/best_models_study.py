@@ -13,6 +13,7 @@ from scipy.stats import false_discovery_control
 
 from mnist_study.core.data import prepare_images
 from mnist_study.core.models import check_model_name, input_side
+from mnist_study.core.training import check_budget
 from mnist_study.pipeline.artifacts import save_array
 from mnist_study.pipeline.best_models import (
     ARMS,
@@ -114,6 +115,14 @@ def plan_best_models(datasets, candidates, screen_budgets, budget_multiples, fas
     budgets = {dataset: budget_epochs(configs[dataset].recipe.epochs, budget_multiples) for dataset in datasets}
     if not isinstance(screen_budgets, list) or not screen_budgets or len(set(screen_budgets)) != len(screen_budgets):
         raise ValueError(f"screen_budgets: expected a non-empty list of distinct epoch counts, got {screen_budgets!r}")
+    for dataset in datasets:  # here, not at the first run: the searched warm-up sets the shortest budget
+        for name, values in (("screen_budgets", screen_budgets), ("budget_multiples", budgets[dataset])):
+            for epochs in values:
+                try:
+                    check_budget(configs[dataset].recipe, epochs)
+                except ValueError as error:
+                    raise ValueError(f"{name}: {epochs} epochs are too short for {dataset}'s recipe from "
+                                     f"{UPSTREAM[dataset]}: {str(error).removeprefix('epochs: ')}") from None
     return BestModelsPlan(datasets, candidates, sorted(screen_budgets), curve_seeds, seeds, baseline, inputs_dir,
                           upstream_paths, upstream, configs, budgets, {d: augmentations[d] for d in datasets})
 
