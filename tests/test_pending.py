@@ -2,6 +2,7 @@
 READMEs say what is pending first; a run that stops early names where, and declares what is still stale."""
 
 import json
+import logging
 
 import papermill
 import pytest
@@ -10,6 +11,17 @@ from mnist_study.pipeline import run_notebook
 from mnist_study.pipeline.fingerprints import input_fingerprint
 from mnist_study.pipeline.pending import notice, read_pending, with_notice
 from mnist_study.pipeline.run_notebook import check, existing_notebooks, run_notebooks
+
+KERNEL_CLIENT_LOGGERS = ("papermill", "asyncio")
+
+
+@pytest.fixture(autouse=True)
+def _kernel_client_loggers_restored():
+    """A stop quiets these loggers for the rest of the runner's process; the tests after it keep them."""
+    levels = {name: logging.getLogger(name).level for name in KERNEL_CLIENT_LOGGERS}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
@@ -103,6 +115,18 @@ def test_an_interrupt_ends_with_a_few_lines_and_status_130(results, monkeypatch,
     assert run_notebooks(results_dir=results) == 130
     err = capsys.readouterr().err
     assert "stopped in 01_feedforward: interrupted (Ctrl-C)" in err and len(err.strip().splitlines()) == 3
+
+
+def test_sigterm_ends_with_status_143_and_quiets_the_kernel_client_tasks_it_leaves(results, monkeypatch, capsys):
+    def execute(name, results_dir, parameters=None):
+        raise run_notebook.Stopped("terminated (SIGTERM)")
+
+    monkeypatch.setattr(run_notebook, "execute", execute)
+    assert run_notebooks(results_dir=results) == 143
+    # Where the kernel's own traceback of the stopped cell, and "Task exception was never retrieved", go.
+    assert not any(logging.getLogger(name).isEnabledFor(logging.WARNING) for name in KERNEL_CLIENT_LOGGERS)
+    err = capsys.readouterr().err
+    assert "stopped in 01_feedforward: terminated (SIGTERM)" in err and len(err.strip().splitlines()) == 3
 
 
 def test_progress_names_the_position_and_the_time_left(results, monkeypatch, capsys):

@@ -112,12 +112,10 @@ def _sigint_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished_runs(project):
-    # Two seeds of a CNN on a few thousand images: the second trains long enough to be interrupted.
-    parameters = {**TINY, "seeds": [0, 1], "epochs": 12, "train_subset": 4000, "models": ["cnn_minimal"],
-                  "search_model": "cnn_minimal"}
-    # In its own process group, as a terminal's Ctrl-C reaches, and with SIGINT handled as in a terminal: a shell
-    # that starts `make test` in the background (`&`) hands its children SIGINT ignored, and Python keeps that.
+def _interrupt_after_the_first_cached_run(project, parameters, send):
+    """Start 01 in its own process group, `send` it a signal once its first run is in the cache: status, out, err."""
+    # SIGINT handled as in a terminal: a shell that starts `make test` in the background (`&`) hands its children
+    # SIGINT ignored, and Python keeps that.
     runner = subprocess.Popen(_command(project, "01_feedforward", parameters=parameters), cwd=project,
                               env=_environment(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
@@ -127,22 +125,51 @@ def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished
         while not list(cache.glob("*/run.json")) and runner.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert runner.poll() is None, "the notebook ended before its first run was cached"
-        os.killpg(runner.pid, signal.SIGINT)
-        _, err = runner.communicate(timeout=120)
+        send(runner.pid)
+        out, err = runner.communicate(timeout=120)
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
-    assert runner.returncode == 130, err
-    assert "stopped in 01_feedforward: interrupted (Ctrl-C)" in err and "Traceback" not in err
+    return runner.returncode, out, err
+
+
+# Two seeds of a CNN on a few thousand images: the second trains long enough to be interrupted.
+INTERRUPTIBLE = {**TINY, "seeds": [0, 1], "epochs": 12, "train_subset": 4000, "models": ["cnn_minimal"],
+                 "search_model": "cnn_minimal"}
+
+
+def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished_runs(project):
+    # Ctrl-C in a terminal reaches the whole process group: the runner and its kernel.
+    status, out, err = _interrupt_after_the_first_cached_run(project, INTERRUPTIBLE,
+                                                             lambda pid: os.killpg(pid, signal.SIGINT))
+    assert status == 130, err
+    assert "stopped in 01_feedforward: interrupted (Ctrl-C)" in err
+    assert "Traceback" not in out + err
     assert "results/ is untouched for 01_feedforward" in err
     assert "still stale (written to results/pending.json): 00_data_exploration, 01_feedforward" in err
     assert not (project / "results" / "metrics").exists() and not (project / "results" / ".staging" /
                                                                    "01_feedforward").exists()
     pending = json.loads((project / "results" / "pending.json").read_text())["notebooks"]
     assert "01_feedforward" in pending
-    assert len(list(cache.glob("*/run.json"))) == 1
+    assert len(list((project / "results" / ".run-cache").glob("*/run.json"))) == 1
 
-    _run(project, "01_feedforward", parameters=parameters)
+    _run(project, "01_feedforward", parameters=INTERRUPTIBLE)
     metrics = _metrics(project)
     assert [(run["seed"], run["reused_from"]) for run in metrics["trained_runs"]] == [(0, "cache"), (1, None)]
     assert "01_feedforward" not in json.loads((project / "results" / "pending.json").read_text())["notebooks"]
+
+
+def test_sigterm_ends_the_run_with_a_few_lines_and_no_traceback(project):
+    # `kill` reaches the runner alone; its kernel is shut down by the runner, mid-cell.
+    status, out, err = _interrupt_after_the_first_cached_run(project, INTERRUPTIBLE,
+                                                             lambda pid: os.kill(pid, signal.SIGTERM))
+    assert status == 143, err
+    assert "Traceback" not in out, out[-3000:]
+    lines = err.strip().splitlines()
+    assert lines[:2] == [
+        "stopped in 01_feedforward: terminated (SIGTERM)",
+        "results/ is untouched for 01_feedforward: nothing of this attempt was published; the runs it finished are "
+        "kept in .run-cache/ under results/ and are reused when it runs again"]
+    assert len(lines) == 3
+    assert lines[2].startswith("still stale (written to results/pending.json): 00_data_exploration, 01_feedforward")
+    assert not (project / "results" / "metrics").exists()

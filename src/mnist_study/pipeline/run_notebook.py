@@ -220,36 +220,56 @@ def planned_notebooks(stale: list[str], results_dir: Path = RESULTS_DIR) -> list
     return planned
 
 
-def expected_seconds(name: str, training_code: str, retrain: bool = False,
-                     results_dir: Path = RESULTS_DIR) -> float | None:
-    """How long notebook `name` should take now, from its last run: its wall time, plus the training time of the
-    runs it reused when the training code changed since (they train again), less that of the runs it trained
-    when it did not (they are reused). None without a last run."""
+def last_run(name: str, results_dir: Path = RESULTS_DIR) -> dict | None:
+    """The metrics notebook `name` published last, or None if it has none."""
     path = results_dir / "metrics" / f"{name}.json"
-    if not path.is_file():
+    return read_json(path) if path.is_file() else None
+
+
+def expected_seconds(last: dict | None, training_code: str, retrain: bool = False) -> float | None:
+    """How long a notebook should take now, from its `last` run's metrics: its wall time, plus the training time
+    of the runs it reused when the training code changed since (they train again), less that of the runs it
+    trained when it did not (they are reused). None without a last run."""
+    if last is None:
         return None
-    metrics = read_json(path)
-    runs = metrics.get("trained_runs", [])
+    runs = last.get("trained_runs", [])
     retrains = retrain or any(run.get("training_code") != training_code for run in runs)
     reused = sum(run["train_time_s"] for run in runs if run["reused_from"])
     trained = sum(run["train_time_s"] for run in runs if not run["reused_from"])
-    wall = metrics["provenance"]["wall_time_s"]
+    wall = last["provenance"]["wall_time_s"]
     return wall + reused if retrains else max(wall - trained, 0.0)
 
 
-def notebook_changed(name: str, results_dir: Path = RESULTS_DIR) -> bool:
-    """Whether notebook `name` itself changed since its last run: its parameters may then ask for runs that one
+def notebook_changed(name: str, last: dict | None) -> bool:
+    """Whether notebook `name` itself changed since its `last` run: its parameters may then ask for runs that one
     never trained, so its wall time is no estimate of this one's."""
-    path = results_dir / "metrics" / f"{name}.json"
-    return path.is_file() and f"notebooks/{name}.ipynb (changed)" in stale_inputs(read_json(path))
+    return last is not None and f"notebooks/{name}.ipynb (changed)" in stale_inputs(last)
+
+
+def declare_pending(results_dir: Path = RESULTS_DIR) -> dict[str, list[str]]:
+    """Write results/pending.json (and the READMEs' notices) for the notebooks stale now; return them."""
+    stale = stale_results(results_dir)
+    write_pending(pending_entries(stale, results_dir), results_dir)
+    return stale
 
 
 class Stopped(Exception):
     """SIGTERM, turned into an exception so that the run ends like a Ctrl-C."""
 
 
-def _stop_on_sigterm(signum, frame):
+def _stop_on_signal(signum, frame):
+    _quiet_the_kernel_client()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Stopped("terminated (SIGTERM)")
+
+
+def _quiet_the_kernel_client() -> None:
+    """Silence what a stop makes the kernel client log on its way out: the interrupted cell's traceback as the
+    kernel prints it (papermill logs the kernel's output), "Kernel died", and asyncio's "Task exception was never
+    retrieved" for the polling tasks nbclient leaves behind. The runner's own lines say where it stopped."""
+    for name in ("papermill", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _minutes(seconds: float | None) -> str:
@@ -264,9 +284,12 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
     plan = names or (existing_notebooks() if force else planned_notebooks(list(stale_results(results_dir)),
                                                                             results_dir))
     training_code = training_code_fingerprint()
-    estimates = {name: expected_seconds(name, training_code, retrain, results_dir) for name in plan}
-    changed = {name for name in plan if notebook_changed(name, results_dir)}
-    previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    last_runs = {name: last_run(name, results_dir) for name in plan}
+    estimates = {name: expected_seconds(last_runs[name], training_code, retrain) for name in plan}
+    changed = {name for name in plan if notebook_changed(name, last_runs[name])}
+    previous_handlers = {signal.SIGTERM: signal.signal(signal.SIGTERM, _stop_on_signal)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where a shell's `&` ignores Ctrl-C
+        previous_handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _stop_on_signal)
     current, started = None, time.monotonic()
     try:
         for position, name in enumerate(plan, start=1):
@@ -288,7 +311,7 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
             execute(name, results_dir, parameters={**(parameters or {}), **extra})
             current = None
             # Declared after each notebook, so that committing the ones published so far leaves results/ consistent.
-            write_pending(pending_entries(stale_results(results_dir), results_dir), results_dir)
+            declare_pending(results_dir)
     except (KeyboardInterrupt, Stopped, Exception) as error:
         if current is None:
             raise
@@ -296,16 +319,17 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
         interrupted = isinstance(error, KeyboardInterrupt) or getattr(error, "ename", None) == "KeyboardInterrupt"
         reason = "interrupted (Ctrl-C)" if interrupted else (
             str(error) if isinstance(error, Stopped) else _failure_line(error))
-        still = stale_results(results_dir)
-        write_pending(pending_entries(still, results_dir), results_dir)
+        _quiet_the_kernel_client()
+        still = declare_pending(results_dir)
         print(f"\nstopped in {current}: {reason}", file=sys.stderr)
         print(f"results/ is untouched for {current}: nothing of this attempt was published; the runs it finished "
               f"are kept in {CACHE_FOLDER}/ under results/ and are reused when it runs again", file=sys.stderr)
         print(f"still stale (written to results/pending.json): {', '.join(still) or 'none'}", file=sys.stderr)
-        return 130 if interrupted else 1
+        return 130 if interrupted else 143 if isinstance(error, Stopped) else 1
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-    write_pending(pending_entries(stale_results(results_dir), results_dir), results_dir)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+    declare_pending(results_dir)
     return 0
 
 
@@ -358,8 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check()
     if args.declare_pending:
-        pending = pending_entries(stale_results(), RESULTS_DIR)
-        write_pending(pending, RESULTS_DIR)
+        pending = declare_pending()
         print(f"results/pending.json: {', '.join(pending) or 'nothing pending'}")
         return 0
     unknown = [name for name in args.notebooks if name not in existing_notebooks()]
