@@ -23,6 +23,7 @@ from mnist_study.pipeline.best_models import (
     final_model_name,
     final_point,
     percent_against_target,
+    screen_choice_sentence,
 )
 from mnist_study.pipeline.experiment import ExperimentConfig
 
@@ -128,17 +129,33 @@ def _candidate(name, flops, *points):
                        for epochs, seconds, accuracy in points]}
 
 
-def test_the_screen_compares_at_the_time_the_fastest_candidate_took_for_its_longest_budget():
-    fast = _candidate("cnn_regularized", 5e6, (2, 20.0, 0.990), (4, 40.0, 0.992))
-    slow_but_better = _candidate("cnn_batchnorm", 6e6, (2, 35.0, 0.993), (4, 70.0, 0.995))
-    too_slow = _candidate("resnet_mini", 7e6, (2, 80.0, 0.999), (4, 160.0, 0.999))
-    rows = [fast, slow_but_better, too_slow]
-    assert choose_architecture(rows) == ("cnn_batchnorm", 40.0)  # its 2-epoch point fits in 40 s and beats 0.992
-    assert [row["val_accuracy_at_equal_time"] for row in rows] == [0.992, 0.993, None]
-    tie = [_candidate("cnn_batchnorm", 6e6, (2, 10.0, 0.99)), _candidate("fashion_cnn_bn", 4e6, (2, 10.0, 0.99))]
-    assert choose_architecture(tie)[0] == "fashion_cnn_bn"  # fewer FLOPs
+def test_the_screen_compares_within_the_slowest_candidates_shortest_budget_and_prefers_the_fastest_within_noise():
+    fast = _candidate("cnn_regularized", 5e6, (3, 30.0, 0.990), (6, 60.0, 0.9920))
+    slow = _candidate("cnn_batchnorm", 11e6, (3, 64.0, 0.9925), (6, 128.0, 0.9950))
+    slowest = _candidate("resnet_mini", 14e6, (3, 75.0, 0.9890), (6, 150.0, 0.9990))
+    rows = [fast, slow, slowest]
+    # 6,000 validation images: one standard error at 99.25 % is 0.11 pp, so 99.20 % cannot be told from it.
+    choice = choose_architecture(rows, validation_size=6000)
+    assert choice["equal_time_s"] == 75.0  # resnet_mini's 3 epochs: every candidate has a point within it
+    assert [row["val_accuracy_at_equal_time"] for row in rows] == [0.992, 0.9925, 0.989]
+    assert [row["seconds_per_epoch"] for row in rows] == [10.0, 64.0 / 3, 25.0]
+    assert choice["best"] == "cnn_batchnorm" and choice["best_val_accuracy"] == 0.9925
+    assert choice["standard_error"] == pytest.approx((0.9925 * 0.0075 / 6000) ** 0.5)
+    assert choice["within_one_standard_error"] == ["cnn_regularized", "cnn_batchnorm"]
+    assert choice["chosen"] == "cnn_regularized"  # the fastest per epoch of the two
+    assert "cnn_regularized is within one standard error (0.11 pp) of it, so the fastest per epoch of these, " \
+           "**cnn_regularized**, is chosen." in screen_choice_sentence(choice)
+    # On 600 images one standard error at 93 % is 1.04 pp: a lead of 2 points stands alone.
+    clear = [_candidate("cnn_regularized", 5e6, (3, 30.0, 0.900), (6, 60.0, 0.910)),
+             _candidate("cnn_batchnorm", 11e6, (3, 64.0, 0.930), (6, 128.0, 0.940))]
+    choice = choose_architecture(clear, validation_size=600)
+    assert choice["chosen"] == "cnn_batchnorm" and choice["within_one_standard_error"] == ["cnn_batchnorm"]
+    assert "no other candidate is within one standard error (1.04 pp) of it, so **cnn_batchnorm** is chosen." in \
+        screen_choice_sentence(choice)
     with pytest.raises(ValueError, match="screen: expected at least one candidate"):
-        choose_architecture([])
+        choose_architecture([], validation_size=6000)
+    with pytest.raises(ValueError, match="validation_size: expected a positive number of images, got 0"):
+        choose_architecture(rows, validation_size=0)
 
 
 def test_the_final_point_is_the_best_on_validation_plain_or_augmented():

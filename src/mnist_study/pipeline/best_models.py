@@ -43,20 +43,46 @@ def budget_config(upstream: ExperimentConfig, augmentation: str, epochs: int, se
     return replace(upstream, seeds=seeds, recipe=recipe)
 
 
-def choose_architecture(rows: list[dict]) -> tuple[str, float]:
-    """The screen's choice at equal training time. The time is the one the fastest candidate took for its longest
-    budget; each candidate scores its best validation accuracy among the points it trained within that time (none:
-    too slow to compete). The best score wins; ties go to fewer FLOPs. Rows: architecture, forward_flops, points
-    [{epochs, train_time_s, val_accuracy}]; each row gets its `val_accuracy_at_equal_time`. Returns (choice, time)."""
+def choose_architecture(rows: list[dict], validation_size: int) -> dict:
+    """The screen's choice at equal training time.
+
+    The equal time is the one the slowest candidate took for its shortest budget, so that every candidate has a
+    point within it (timings on a shared host vary too much for a stricter cut to be fair); each candidate scores
+    its best validation accuracy among its points within that time. Scores within one standard error of the best
+    (the binomial error of the best accuracy on `validation_size` images) are not told apart, and of those the
+    fastest per epoch wins: the budget curve then trains it several times longer. Rows: architecture, points
+    [{epochs, train_time_s, val_accuracy}]; each gets its `val_accuracy_at_equal_time` and `seconds_per_epoch`.
+    Returns {chosen, equal_time_s, best, best_val_accuracy, standard_error, within_one_standard_error}."""
     if not rows:
         raise ValueError("screen: expected at least one candidate")
-    equal_time = min(max(point["train_time_s"] for point in row["points"]) for row in rows)
+    if validation_size < 1:
+        raise ValueError(f"validation_size: expected a positive number of images, got {validation_size}")
+    equal_time = max(min(point["train_time_s"] for point in row["points"]) for row in rows)
     for row in rows:
-        within = [point["val_accuracy"] for point in row["points"] if point["train_time_s"] <= equal_time]
-        row["val_accuracy_at_equal_time"] = max(within) if within else None
-    fitting = [row for row in rows if row["val_accuracy_at_equal_time"] is not None]
-    best = max(fitting, key=lambda row: (row["val_accuracy_at_equal_time"], -row["forward_flops"]))
-    return best["architecture"], equal_time
+        row["val_accuracy_at_equal_time"] = max(point["val_accuracy"] for point in row["points"]
+                                                if point["train_time_s"] <= equal_time)
+        longest = max(row["points"], key=lambda point: point["epochs"])
+        row["seconds_per_epoch"] = longest["train_time_s"] / longest["epochs"]
+    best = max(rows, key=lambda row: row["val_accuracy_at_equal_time"])
+    accuracy = best["val_accuracy_at_equal_time"]
+    standard_error = float(np.sqrt(accuracy * (1 - accuracy) / validation_size))
+    close = [row for row in rows if row["val_accuracy_at_equal_time"] >= accuracy - standard_error]
+    chosen = min(close, key=lambda row: row["seconds_per_epoch"])
+    return {"chosen": chosen["architecture"], "equal_time_s": equal_time, "best": best["architecture"],
+            "best_val_accuracy": accuracy, "standard_error": standard_error,
+            "within_one_standard_error": [row["architecture"] for row in close]}
+
+
+def screen_choice_sentence(screen: dict) -> str:
+    """What the screen's numbers say, for the notebook and the summary."""
+    others = [name for name in screen["within_one_standard_error"] if name != screen["best"]]
+    return (f"At {screen['equal_time_s']:.0f} s the best is {screen['best']} "
+            f"({100 * screen['best_val_accuracy']:.2f} % on validation); "
+            + (f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} within one standard error "
+               f"({100 * screen['standard_error']:.2f} pp) of it, so the fastest per epoch of these, "
+               f"**{screen['chosen']}**, is chosen." if others else
+               f"no other candidate is within one standard error ({100 * screen['standard_error']:.2f} pp) of it, "
+               f"so **{screen['chosen']}** is chosen."))
 
 
 def final_point(points: list[dict]) -> dict:

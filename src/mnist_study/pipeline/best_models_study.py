@@ -5,6 +5,7 @@ McNemar comparisons and what is saved. The pieces they are made of are in best_m
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from mnist_study.pipeline.best_models import (
     final_model_name,
     final_point,
     merge_runs,
+    screen_choice_sentence,
 )
 from mnist_study.pipeline.experiment import (
     ExperimentConfig,
@@ -131,27 +133,33 @@ def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops
     """Every candidate, plain, one warmup-stable-decay run per screen budget on the first curve seed, judged on
     validation at equal measured training time (best_models.choose_architecture); the test set takes no part."""
     rows = []
+    config = plan.config(dataset, "none", max(plan.screen_budgets), plan.curve_seeds[:1])
     for architecture in plan.candidates:
-        config = plan.config(dataset, "none", max(plan.screen_budgets), plan.curve_seeds[:1])
         runs = run_budgets(architecture, data, config, plan.screen_budgets, test=False)
         points = [{"epochs": epochs, "train_time_s": run.train_time_s, "val_accuracy": run.history["val_accuracy"][-1]}
                   for epochs, (run,) in sorted(runs.items())]
         rows.append({"architecture": architecture, "parameters": runs[plan.screen_budgets[0]][0].parameter_count,
                      "forward_flops": forward_flops[architecture], "points": points})
-    chosen, equal_time = choose_architecture(rows)
-    return {"budgets": plan.screen_budgets, "seed": plan.curve_seeds[0], "equal_time_s": equal_time, "rows": rows,
-            "chosen": chosen}
+    examples = min(config.train_subset or len(data.train_labels), len(data.train_labels))
+    # As train_test_split sizes a fractional validation split: rounded up.
+    validation_size = math.ceil(examples * config.validation_fraction)
+    choice = choose_architecture(rows, validation_size)
+    return {"budgets": plan.screen_budgets, "seed": plan.curve_seeds[0], "validation_size": validation_size,
+            **choice, "rows": rows}
 
 
-def screen_table(screen: dict) -> str:
+def screen_markdown(screen: dict) -> str:
+    """The screen's table, every candidate's points and its score at equal time, and what they choose."""
     budgets = screen["budgets"]
     return markdown_table(
-        ["architecture", "parameters", "forward MFLOP / image",
+        ["architecture", "parameters", "forward MFLOP / image", "s / epoch",
          *(f"{epochs} epochs: validation % (s)" for epochs in budgets), "validation % at equal time"],
         [[row["architecture"], f"{row['parameters']:,}", f"{row['forward_flops'] / 1e6:.2f}",
+          f"{row['seconds_per_epoch']:.0f}",
           *(f"{100 * point['val_accuracy']:.2f} ({point['train_time_s']:.0f})" for point in row["points"]),
-          "too slow" if row["val_accuracy_at_equal_time"] is None else f"{100 * row['val_accuracy_at_equal_time']:.2f}"]
-         for row in screen["rows"]])
+          f"{100 * row['val_accuracy_at_equal_time']:.2f}"
+          + (" (within 1 SE of the best)" if row["architecture"] in screen["within_one_standard_error"] else "")]
+         for row in screen["rows"]]) + "\n\n" + screen_choice_sentence(screen)
 
 
 def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: str):

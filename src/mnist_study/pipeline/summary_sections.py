@@ -8,7 +8,12 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from mnist_study.analysis.evaluation import mcnemar_exact
-from mnist_study.pipeline.best_models import convergence_sentence, crossover_markdown, percent_against_target
+from mnist_study.pipeline.best_models import (
+    convergence_sentence,
+    crossover_markdown,
+    percent_against_target,
+    screen_choice_sentence,
+)
 from mnist_study.pipeline.summary import collect_rows, format_accuracy, markdown_table
 
 EXPERIMENTS = ["00_data_exploration", "01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist",
@@ -88,10 +93,9 @@ def best_models_section(best_models: dict) -> str:
             f"**{dataset}**\n\n"
             f"Architecture screen (plain, seed {screen['seed']}, validation accuracy at equal training time, "
             f"{screen['equal_time_s']:.0f} s): "
-            + ", ".join(f"{row['architecture']} " + ("too slow" if row["val_accuracy_at_equal_time"] is None else
-                                                     f"{100 * row['val_accuracy_at_equal_time']:.2f} %")
+            + ", ".join(f"{row['architecture']} {100 * row['val_accuracy_at_equal_time']:.2f} %"
                         for row in screen["rows"])
-            + f"; chosen: **{result['architecture']}**. Final recipe, chosen on validation: {final['arm']} "
+            + f". {screen_choice_sentence(screen)} Final recipe, chosen on validation: {final['arm']} "
             f"({final['augmentation']}), {final['epochs']} epochs ({final['model']})."
             f"{convergence_sentence(final['convergence'])}\n\n"
             + markdown_table(["epochs", "seeds", "gain on validation (pp)", "gain on test (pp)"],
