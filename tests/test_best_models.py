@@ -145,6 +145,9 @@ def test_the_screen_compares_within_the_slowest_candidates_shortest_budget_and_p
     assert choice["chosen"] == "cnn_regularized"  # the fastest per epoch of the two
     assert "cnn_regularized is within one standard error (0.11 pp) of it, so the fastest per epoch of these, " \
            "**cnn_regularized**, is chosen." in screen_choice_sentence(choice)
+    three = [*rows, _candidate("fashion_cnn_bn", 8e6, (3, 70.0, 0.9921), (6, 140.0, 0.996))]
+    assert "cnn_regularized and fashion_cnn_bn are within one standard error" in \
+        screen_choice_sentence(choose_architecture(three, validation_size=6000))
     # On 600 images one standard error at 93 % is 1.04 pp: a lead of 2 points stands alone.
     clear = [_candidate("cnn_regularized", 5e6, (3, 30.0, 0.900), (6, 60.0, 0.910)),
              _candidate("cnn_batchnorm", 11e6, (3, 64.0, 0.930), (6, 128.0, 0.940))]

@@ -78,7 +78,8 @@ def screen_choice_sentence(screen: dict) -> str:
     others = [name for name in screen["within_one_standard_error"] if name != screen["best"]]
     return (f"At {screen['equal_time_s']:.0f} s the best is {screen['best']} "
             f"({100 * screen['best_val_accuracy']:.2f} % on validation); "
-            + (f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} within one standard error "
+            + (f"{' and '.join([', '.join(others[:-1]), others[-1]] if len(others) > 1 else others)} "
+               f"{'is' if len(others) == 1 else 'are'} within one standard error "
                f"({100 * screen['standard_error']:.2f} pp) of it, so the fastest per epoch of these, "
                f"**{screen['chosen']}**, is chosen." if others else
                f"no other candidate is within one standard error ({100 * screen['standard_error']:.2f} pp) of it, "
