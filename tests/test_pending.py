@@ -170,3 +170,21 @@ def test_each_published_notebook_leaves_the_declaration_exact(results, monkeypat
     # What 02 found when it started, had someone committed then: 01 no longer declared.
     assert "01_feedforward" not in declared_when_started["02_lenet5"]
     assert declared_when_started["02_lenet5"] == existing_notebooks()[2:]
+
+
+def test_a_notebook_whose_inputs_changed_while_it_ran_publishes_nothing(tmp_path, monkeypatch):
+    # The kernel imported the code as it was when it started; an edit since would label its results with code
+    # it never ran.
+    fingerprints = iter([{"src/mnist_study/core/training.py": "at start", "data/mnist": "same"},
+                         {"src/mnist_study/core/training.py": "edited", "data/mnist": "same"}])
+    monkeypatch.setattr(run_notebook, "input_fingerprint", lambda name: next(fingerprints))
+
+    def execute_into(name, folder, parameters, kernel_name, shown_results):
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "metrics" / f"{name}.json").write_text("{}")
+
+    monkeypatch.setattr(run_notebook, "_execute_into", execute_into)
+    with pytest.raises(run_notebook.InputsChanged, match=r"01_feedforward's inputs changed while it ran "
+                       r"\(src/mnist_study/core/training.py\): nothing of it was published; run it again"):
+        run_notebook.execute("01_feedforward", results_dir=tmp_path)
+    assert not (tmp_path / "metrics").exists() and not (tmp_path / ".staging" / "01_feedforward").exists()

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from mnist_study.core.distributed import is_chief
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT, stale_inputs, training_code_fingerprint
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint, stale_inputs, training_code_fingerprint
 from mnist_study.pipeline.pending import declaration_problems, pending_entries, read_pending, write_pending
 from mnist_study.pipeline.reporting import read_json
 from mnist_study.pipeline.reuse import CACHE_FOLDER, PUBLISHED_DIR_VARIABLE
@@ -137,9 +137,12 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
             return results_dir / "metrics" / f"{name}.json"
         staging = results_dir / ".staging" / name
         shutil.rmtree(staging, ignore_errors=True)
+        # The kernel fingerprints the inputs when it writes the metrics, but imported the code when it started.
+        inputs_at_start = input_fingerprint(name)
         try:
             _execute_into(name, staging, parameters, kernel_name,
                           shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR))
+            _check_unchanged(name, inputs_at_start)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -152,6 +155,19 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
         else:
             os.environ[PUBLISHED_DIR_VARIABLE] = previous
     return results_dir / "metrics" / f"{name}.json"
+
+
+class InputsChanged(Exception):
+    """A notebook's code, data or pins changed while it ran: its results would be labelled with inputs it did not
+    run."""
+
+
+def _check_unchanged(name: str, inputs_at_start: dict[str, str]) -> None:
+    now = input_fingerprint(name)
+    changed = sorted(path for path in inputs_at_start.keys() | now.keys() if inputs_at_start.get(path) != now.get(path))
+    if changed:
+        raise InputsChanged(f"{name}'s inputs changed while it ran ({', '.join(changed)}): nothing of it was "
+                            f"published; run it again, and its finished runs are reused")
 
 
 def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name: str, shown_results: str) -> None:
