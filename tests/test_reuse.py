@@ -145,6 +145,28 @@ def test_retrain_must_be_a_boolean(tmp_path):
         open_session("01_feedforward", tmp_path, retrain="yes")
 
 
+def test_a_session_pins_the_training_code_and_commit_it_opened_with(tmp_path, monkeypatch):
+    """A run trained after an edit (or a commit) mid-notebook is labelled with the code the kernel imported."""
+    from datetime import UTC, datetime
+
+    from mnist_study.pipeline import reuse, training_runs
+
+    monkeypatch.setattr(reuse, "training_code_fingerprint", lambda: "code at the start")
+    monkeypatch.setattr(reuse, "machine", lambda: {"commit": "commit at the start"})
+    session = reuse.open_session("01_feedforward", tmp_path)
+    try:
+        monkeypatch.setattr(reuse, "machine", lambda: {"commit": "a later commit"})
+        monkeypatch.setattr(training_runs, "training_code_fingerprint", lambda: "edited code")
+        assert session.training_code == "code at the start" == training_runs._training_code()
+        provenance = reuse.training_provenance(session, datetime(2026, 1, 1, tzinfo=UTC))
+        assert provenance == {"notebook": "01_feedforward", "commit": "commit at the start",
+                              "started_at": "2026-01-01T00:00:00+00:00"}
+    finally:
+        reuse.close_session()
+    assert training_runs._training_code() == "edited code"  # no session: the files as they are
+    assert reuse.training_provenance(None, datetime(2026, 1, 1, tzinfo=UTC))["commit"] == "a later commit"
+
+
 def test_a_computation_is_reused_until_its_inputs_change(tmp_path):
     from mnist_study.pipeline.fingerprints import computation_fingerprint
 

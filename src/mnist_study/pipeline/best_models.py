@@ -73,17 +73,22 @@ def choose_architecture(rows: list[dict], validation_size: int) -> dict:
             "within_one_standard_error": [row["architecture"] for row in close]}
 
 
+def _joined(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def screen_choice_sentence(screen: dict) -> str:
     """What the screen's numbers say, for the notebook and the summary."""
     others = [name for name in screen["within_one_standard_error"] if name != screen["best"]]
+    error = f"one standard error ({100 * screen['standard_error']:.2f} pp)"
+    if others:
+        verdict = (f"{_joined(others)} {'is' if len(others) == 1 else 'are'} within {error} of it, so the fastest "
+                   f"per epoch of these, **{screen['chosen']}**, is chosen.")
+    else:
+        verdict = f"no other candidate is within {error} of it, so **{screen['chosen']}** is chosen."
     return (f"At {screen['equal_time_s']:.0f} s the best is {screen['best']} "
-            f"({100 * screen['best_val_accuracy']:.2f} % on validation); "
-            + (f"{' and '.join([', '.join(others[:-1]), others[-1]] if len(others) > 1 else others)} "
-               f"{'is' if len(others) == 1 else 'are'} within one standard error "
-               f"({100 * screen['standard_error']:.2f} pp) of it, so the fastest per epoch of these, "
-               f"**{screen['chosen']}**, is chosen." if others else
-               f"no other candidate is within one standard error ({100 * screen['standard_error']:.2f} pp) of it, "
-               f"so **{screen['chosen']}** is chosen."))
+            f"({100 * screen['best_val_accuracy']:.2f} % on validation); {verdict}")
 
 
 def final_point(points: list[dict]) -> dict:

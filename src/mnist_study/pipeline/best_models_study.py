@@ -5,14 +5,13 @@ McNemar comparisons and what is saved. The pieces they are made of are in best_m
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from mnist_study.core.data import prepare_images
+from mnist_study.core.data import IMAGE_SIDE, prepare_images
 from mnist_study.core.models import check_model_name, input_side
 from mnist_study.core.training import check_budget
 from mnist_study.pipeline.artifacts import save_array
@@ -42,6 +41,7 @@ from mnist_study.pipeline.experiment import (
     ModelRuns,
     add_run,
     config_from_parameters,
+    prepare_split,
     run_budgets,
     save_model_outputs,
     summarize_runs,
@@ -140,9 +140,8 @@ def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops
                   for epochs, (run,) in sorted(runs.items())]
         rows.append({"architecture": architecture, "parameters": runs[plan.screen_budgets[0]][0].parameter_count,
                      "forward_flops": forward_flops[architecture], "points": points})
-    examples = min(config.train_subset or len(data.train_labels), len(data.train_labels))
-    # As train_test_split sizes a fractional validation split: rounded up.
-    validation_size = math.ceil(examples * config.validation_fraction)
+    # The runs' own split, so that the standard error counts the images they were judged on.
+    validation_size = len(prepare_split(data, config, plan.curve_seeds[0], IMAGE_SIDE).validation_labels)
     choice = choose_architecture(rows, validation_size)
     return {"budgets": plan.screen_budgets, "seed": plan.curve_seeds[0], "validation_size": validation_size,
             **choice, "rows": rows}

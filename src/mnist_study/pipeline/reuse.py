@@ -13,6 +13,7 @@ models.py would not invalidate a run), it pickles the Keras model, and its store
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import time
@@ -24,9 +25,12 @@ import numpy as np
 
 from mnist_study.core.distributed import is_chief
 from mnist_study.pipeline.fingerprints import (
+    PACKAGE_DIR,
     array_digest,
     computation_fingerprint,
     sha256_file,
+    training_code_fingerprint,
+    training_modules,
 )
 from mnist_study.pipeline.reporting import machine, read_json, write_json
 
@@ -119,6 +123,17 @@ class ReuseSession:
             self.published_computations = published.get("computations", {})
         self._probability_index: dict[str, tuple[Path, int]] | None = None
         self._model_index: dict[str, Path] | None = None
+        self.training_code: str | None = None  # both pinned by open_session
+        self.machine: dict | None = None
+
+    def pin_code_and_commit(self) -> None:
+        """Fingerprint the training code, with its modules imported first, and note the commit: both as this process
+        runs them, so that an edit or a commit landing mid-run cannot label the runs it trains with code they never
+        ran. (A module imported before an edit, in a kernel kept open across it, still escapes: restart the kernel.)"""
+        for name in training_modules():
+            importlib.import_module(f"{PACKAGE_DIR.name}.{name}" if name else PACKAGE_DIR.name)
+        self.training_code = training_code_fingerprint()
+        self.machine = machine()
 
     # -- published results -------------------------------------------------------------------------------------
 
@@ -238,7 +253,7 @@ class ReuseSession:
             started_at, start = datetime.now(UTC), time.perf_counter()
             value = compute()
             record = {"fingerprint": fingerprint, "value": value, "reused_from": None,
-                      "computed": {**training_provenance(self.notebook, started_at),
+                      "computed": {**training_provenance(self, started_at),
                                    "wall_time_s": round(time.perf_counter() - start, 1)}}
             if cached is not None and is_chief():
                 write_json(record, cached)
@@ -276,6 +291,7 @@ def open_session(notebook: str, results_dir: str | Path, retrain: bool = False) 
         raise ValueError(f"retrain: expected True or False, got {retrain!r}")
     published = Path(os.environ.get(PUBLISHED_DIR_VARIABLE) or results_dir)
     _session = ReuseSession(notebook, published, published / CACHE_FOLDER, retrain=retrain)
+    _session.pin_code_and_commit()
     return _session
 
 
@@ -288,5 +304,7 @@ def close_session() -> None:
     _session = None
 
 
-def training_provenance(notebook: str | None, started_at: datetime) -> dict:
-    return {"notebook": notebook, **machine(), "started_at": started_at.astimezone(UTC).isoformat(timespec="seconds")}
+def training_provenance(session: ReuseSession | None, started_at: datetime) -> dict:
+    """Which notebook trained a run, at which commit and on what machine (as pinned when the session opened)."""
+    return {"notebook": session.notebook if session else None, **((session and session.machine) or machine()),
+            "started_at": started_at.astimezone(UTC).isoformat(timespec="seconds")}

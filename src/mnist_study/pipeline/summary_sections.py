@@ -91,8 +91,7 @@ def best_models_section(best_models: dict) -> str:
         screen, final = result["screen"], result["final"]
         parts.append(
             f"**{dataset}**\n\n"
-            f"Architecture screen (plain, seed {screen['seed']}, validation accuracy at equal training time, "
-            f"{screen['equal_time_s']:.0f} s): "
+            f"Architecture screen (plain, seed {screen['seed']}, validation accuracy at equal training time): "
             + ", ".join(f"{row['architecture']} {100 * row['val_accuracy_at_equal_time']:.2f} %"
                         for row in screen["rows"])
             + f". {screen_choice_sentence(screen)} Final recipe, chosen on validation: {final['arm']} "

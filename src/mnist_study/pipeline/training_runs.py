@@ -16,9 +16,10 @@ from mnist_study.pipeline.fingerprints import (
 from mnist_study.pipeline.reuse import REUSED_FROM, TrainedRun, current_session, training_provenance
 
 
-def _notebook() -> str | None:
+def _training_code() -> str:
+    """The training code's fingerprint: the one pinned when the session opened, which is the code this process runs."""
     session = current_session()
-    return session.notebook if session else None
+    return session.training_code if session and session.training_code else training_code_fingerprint()
 
 
 def _describe(run: TrainedRun) -> str:
@@ -33,7 +34,7 @@ def _new_run(fingerprint: str, settings: dict, trained, started_at: datetime, co
     """The record of a run trained now (`trained`: core.training's TrainingResult)."""
     return TrainedRun(fingerprint, settings, trained.history, trained.epochs_run, trained.best_epoch,
                       round(trained.wall_time_s, 2), trained.model.count_params(),
-                      training_provenance(_notebook(), started_at), model=trained.model, training_code=code)
+                      training_provenance(current_session(), started_at), model=trained.model, training_code=code)
 
 
 def _test(run: TrainedRun, test_images) -> None:
@@ -65,7 +66,7 @@ def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, va
 
     settings = run_settings(model_name, dataset, recipe, seed, validation_fraction, train_subset, model_kwargs,
                             len(data.class_names))
-    code = training_code_fingerprint()
+    code = _training_code()
     fingerprint = training_fingerprint(settings, code)
     need_test = test_images is not None
     run = _found(fingerprint, need_test, need_model, log_prefix)
@@ -119,7 +120,7 @@ def train_budgets_or_reuse(model_name: str, data, *, dataset: str, recipe, budge
     from mnist_study.core.models import input_side
     from mnist_study.core.training import train_budgets
 
-    session, code = current_session(), training_code_fingerprint()
+    session, code = current_session(), _training_code()
     settings = {epochs: run_settings(model_name, dataset, replace(recipe, epochs=epochs), seed, validation_fraction,
                                      train_subset, model_kwargs, len(data.class_names)) for epochs in budgets}
     fingerprints = {epochs: training_fingerprint(settings[epochs], code) for epochs in budgets}
