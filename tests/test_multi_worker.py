@@ -10,7 +10,7 @@ from conftest import free_local_port
 
 from mnist_study.bench.benchmark_workers import run_together
 from mnist_study.core.distributed import ClusterConfigError, is_chief, read_cluster_config
-from mnist_study.pipeline.run_notebook import execute
+from mnist_study.pipeline.notebook_execution import execute
 
 WORKER_TIMEOUT_S = 300
 

@@ -12,9 +12,9 @@ import papermill
 import pytest
 
 from mnist_study.pipeline.fingerprints import PROJECT_ROOT, stale_inputs
+from mnist_study.pipeline.notebook_execution import NOTEBOOK_DIR, NOTEBOOKS, execute
 from mnist_study.pipeline.recipe_search import SEARCHED_FIELDS
 from mnist_study.pipeline.reporting import read_json
-from mnist_study.pipeline.run_notebook import NOTEBOOK_DIR, NOTEBOOKS, execute
 
 # 2 epochs: a warm-up epoch and one to decay; a search of 2 trials of 3 epochs.
 TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 2, "search_epochs": 3}
@@ -365,7 +365,7 @@ def test_a_retrained_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path
 def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from mnist_study.pipeline.run_notebook import strip_volatile_metadata
+    from mnist_study.pipeline.notebook_execution import strip_volatile_metadata
 
     parameters = new_code_cell("seeds = [0]", metadata={"tags": ["injected-parameters"]}, id="a1b2c3d4")
     noisy = new_code_cell("import tensorflow", outputs=[

@@ -7,7 +7,7 @@ import logging
 import papermill
 import pytest
 
-from mnist_study.pipeline import run_notebook
+from mnist_study.pipeline import notebook_execution, run_notebook
 from mnist_study.pipeline.fingerprints import input_fingerprint
 from mnist_study.pipeline.pending import notice, read_pending, with_notice
 from mnist_study.pipeline.run_notebook import check, existing_notebooks, run_notebooks
@@ -177,14 +177,14 @@ def test_a_notebook_whose_inputs_changed_while_it_ran_publishes_nothing(tmp_path
     # it never ran.
     fingerprints = iter([{"src/mnist_study/core/training.py": "at start", "data/mnist": "same"},
                          {"src/mnist_study/core/training.py": "edited", "data/mnist": "same"}])
-    monkeypatch.setattr(run_notebook, "input_fingerprint", lambda name: next(fingerprints))
+    monkeypatch.setattr(notebook_execution, "input_fingerprint", lambda name: next(fingerprints))
 
     def execute_into(name, folder, parameters, kernel_name, shown_results):
         (folder / "metrics").mkdir(parents=True)
         (folder / "metrics" / f"{name}.json").write_text("{}")
 
-    monkeypatch.setattr(run_notebook, "_execute_into", execute_into)
-    with pytest.raises(run_notebook.InputsChanged, match=r"01_feedforward's inputs changed while it ran "
+    monkeypatch.setattr(notebook_execution, "_execute_into", execute_into)
+    with pytest.raises(notebook_execution.InputsChanged, match=r"01_feedforward's inputs changed while it ran "
                        r"\(src/mnist_study/core/training.py\): nothing of it was published; run it again"):
-        run_notebook.execute("01_feedforward", results_dir=tmp_path)
+        notebook_execution.execute("01_feedforward", results_dir=tmp_path)
     assert not (tmp_path / "metrics").exists() and not (tmp_path / ".staging" / "01_feedforward").exists()

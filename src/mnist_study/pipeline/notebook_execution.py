@@ -1,0 +1,181 @@
+"""One notebook executed by papermill into a staging folder, and its outputs published only when it succeeds with
+the inputs it started with (the runner, pipeline.run_notebook, executes them in order)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from mnist_study.core.distributed import is_chief
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint
+from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
+
+KERNEL_NAME = "mnist-study"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+RESULTS_DIR = PROJECT_ROOT / "results"
+# Numbered in the order they run, which their dependencies set: 05 reads the models of 01-03, 06 the results of
+# 03-04, 07 the metrics and models of 03, 04 and 06, 08 every model's test probabilities and 07's choice, and the
+# summary, last, reads everything.
+NOTEBOOKS = [
+    "00_data_exploration",
+    "01_feedforward",
+    "02_lenet5",
+    "03_cnn_architectures",
+    "04_fashion_mnist",
+    "05_generalization_robustness_calibration",
+    "06_best_models",
+    "07_interpretability",
+    "08_label_errors_and_new_writers",
+    "09_summary",
+]
+# Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.
+VOLATILE_PAPERMILL_KEYS = ["start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"]
+
+
+def existing_notebooks() -> list[str]:
+    return [name for name in NOTEBOOKS if (NOTEBOOK_DIR / f"{name}.ipynb").is_file()]
+
+
+# TensorFlow's C++ start-up lines (absl logging: "I0000 00:00:1795... port.cc:153] oneDNN ...") carry a
+# timestamp and a thread id, and are printed whatever TF_CPP_MIN_LOG_LEVEL says; they tell a reader nothing.
+TENSORFLOW_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*"
+                                 r"|WARNING: All log messages before absl::InitializeLog\(\) is called.*)\n?$")
+
+
+def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_results: str | None = None) -> None:
+    """Remove timestamps, random ids and TensorFlow's C++ log lines that papermill and TF add, in place.
+
+    `staged_results`, the staging folder the notebook wrote into, is shown as `shown_results`, where its
+    outputs end up: a reader sees the experiment, not the runner's staging.
+    """
+    for key in VOLATILE_PAPERMILL_KEYS:
+        notebook.metadata.get("papermill", {}).pop(key, None)
+    if staged_results is not None:
+        parameters = notebook.metadata.get("papermill", {}).get("parameters", {})
+        if parameters.get("results_dir") == staged_results:
+            parameters["results_dir"] = shown_results
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if staged_results is not None:
+            cell.source = cell.source.replace(staged_results, shown_results)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill gives it a random id on every run
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                kept = [line for line in output.text.splitlines(keepends=True) if not TENSORFLOW_LOG_LINE.match(line)]
+                if not "".join(kept).strip():
+                    continue
+                output.text = "".join(kept)
+            outputs.append(output)
+        if "outputs" in cell:
+            cell.outputs = outputs
+
+
+def render_html(notebook, path: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+
+
+def _publish(staging: Path, results_dir: Path, name: str) -> None:
+    """Move every staged file into results_dir; the notebook's old figures go first so none linger."""
+    shutil.rmtree(results_dir / "figures" / name, ignore_errors=True)
+    for source in sorted(path for path in staging.rglob("*") if path.is_file()):
+        target = results_dir / source.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    shutil.rmtree(staging)
+
+
+def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None = None,
+            kernel_name: str = KERNEL_NAME) -> Path:
+    """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`.
+
+    The notebook reads the runs it published last time from `results_dir` (mnist_study.pipeline.reuse).
+    Whatever stops it (an error, Ctrl-C), the staging folder is removed and `results_dir` is left as it was.
+    """
+    source = NOTEBOOK_DIR / f"{name}.ipynb"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such notebook; expected one of {existing_notebooks()}")
+    results_dir = Path(results_dir).resolve()
+    previous = os.environ.get(PUBLISHED_DIR_VARIABLE)
+    os.environ[PUBLISHED_DIR_VARIABLE] = str(results_dir)  # the kernel inherits it
+    try:
+        if not is_chief():
+            with tempfile.TemporaryDirectory(prefix=f"{name}-worker-") as scratch:
+                print(f"==> {name} (a non-chief worker: results stay with the chief)", flush=True)
+                _execute_into(name, Path(scratch), parameters, kernel_name, shown_results=scratch)
+            return results_dir / "metrics" / f"{name}.json"
+        staging = results_dir / ".staging" / name
+        shutil.rmtree(staging, ignore_errors=True)
+        # The kernel fingerprints the inputs when it writes the metrics, but imported the code when it started.
+        inputs_at_start = input_fingerprint(name)
+        try:
+            _execute_into(name, staging, parameters, kernel_name,
+                          shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR))
+            _check_unchanged(name, inputs_at_start)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _publish(staging, results_dir, name)
+        # The kernel's own log is kept only where a run failed, for its diagnosis.
+        (staging.parent / f"{name}.kernel.log").unlink(missing_ok=True)
+    finally:
+        if previous is None:
+            os.environ.pop(PUBLISHED_DIR_VARIABLE, None)
+        else:
+            os.environ[PUBLISHED_DIR_VARIABLE] = previous
+    return results_dir / "metrics" / f"{name}.json"
+
+
+class InputsChanged(Exception):
+    """A notebook's code, data or pins changed while it ran: its results would be labelled with inputs it did not
+    run."""
+
+
+def _check_unchanged(name: str, inputs_at_start: dict[str, str]) -> None:
+    now = input_fingerprint(name)
+    changed = sorted(path for path in inputs_at_start.keys() | now.keys() if inputs_at_start.get(path) != now.get(path))
+    if changed:
+        raise InputsChanged(f"{name}'s inputs changed while it ran ({', '.join(changed)}): nothing of it was "
+                            f"published; run it again, and its finished runs are reused")
+
+
+def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name: str, shown_results: str) -> None:
+    import nbformat
+    import papermill
+
+    executed = folder / "notebooks" / f"{name}.ipynb"
+    executed.parent.mkdir(parents=True)
+    # Relative to notebooks/, papermill's working directory, as in an interactive Jupyter session.
+    staged_results = os.path.relpath(folder, NOTEBOOK_DIR)
+    papermill.execute_notebook(
+        NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters={"results_dir": staged_results, **(parameters or {})},
+        kernel_name=kernel_name, cwd=NOTEBOOK_DIR, log_output=True, progress_bar=False,
+        kernel_manager_class=_kernel_manager_logging_to(folder.parent / f"{name}.kernel.log"),
+    )
+    notebook = nbformat.read(executed, as_version=4)
+    strip_volatile_metadata(notebook, staged_results, shown_results)
+    nbformat.write(notebook, executed)
+    render_html(notebook, folder / "html" / f"{name}.html")
+
+
+def _kernel_manager_logging_to(path: Path):
+    """A kernel manager whose kernel writes its own stderr to `path`: its start-up warnings, and the traceback of a
+    cell stopped by Ctrl-C, stay out of the console; what the notebook prints still reaches it (papermill logs it)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as log:  # the kernel keeps its own descriptor once started
+                return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": log})
+
+    return KernelLoggingToFile
