@@ -376,12 +376,15 @@ def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
             "E0000 00:00:1795249683.690859   21271 cuda_platform.cc:52] failed call to cuInit\n")),
         new_output("stream", name="stderr", text="I0000 00:00:1795247178.787909    9475 cudart_stub.cc:31] no GPU\n"),
         new_output("stream", name="stdout", text="I0000 is not a log line on stdout\n"),
+        new_output("stream", name="stdout", text="cnn_deep: 103,338 parameters"),  # flushed in two parts
+        new_output("stream", name="stdout", text="\n"),
     ])
     notebook = new_notebook(cells=[parameters, noisy])
     strip_volatile_metadata(notebook)
     assert notebook.cells[0].id == "injected-parameters"
     assert [(output.name, output.text) for output in notebook.cells[1].outputs] == [
-        ("stderr", "UserWarning: a warning a reader should see\n"), ("stdout", "I0000 is not a log line on stdout\n")]
+        ("stderr", "UserWarning: a warning a reader should see\n"),
+        ("stdout", "I0000 is not a log line on stdout\ncnn_deep: 103,338 parameters\n")]
 
 
 def test_runner_parameters_parse_like_papermill():

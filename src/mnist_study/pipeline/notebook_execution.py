@@ -46,11 +46,14 @@ TENSORFLOW_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d
 
 
 def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_results: str | None = None) -> None:
-    """Remove timestamps, random ids and TensorFlow's C++ log lines that papermill and TF add, in place.
+    """Remove timestamps, random ids and TensorFlow's C++ log lines that papermill and TF add, and merge each cell's
+    consecutive stream outputs, in place.
 
     `staged_results`, the staging folder the notebook wrote into, is shown as `shown_results`, where its
     outputs end up: a reader sees the experiment, not the runner's staging.
     """
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
     for key in VOLATILE_PAPERMILL_KEYS:
         notebook.metadata.get("papermill", {}).pop(key, None)
     if staged_results is not None:
@@ -74,6 +77,9 @@ def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_r
             outputs.append(output)
         if "outputs" in cell:
             cell.outputs = outputs
+    # How a cell's prints split into stream outputs depends on when the kernel flushed them: merged, a re-run that
+    # prints the same text renders the same notebook.
+    CoalesceStreamsPreprocessor().preprocess(notebook, {})
 
 
 def render_html(notebook, path: Path) -> None:
