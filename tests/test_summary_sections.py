@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mnist_study.pipeline import summary_sections
-from mnist_study.pipeline.best_models_study import adjust_for_many_tests, plan_best_models, targets
+from mnist_study.pipeline.best_models_finals import adjust_for_many_tests, targets
+from mnist_study.pipeline.best_models_study import plan_best_models
 
 
 def _provenance(commit, wall, cpu="CPU A"):

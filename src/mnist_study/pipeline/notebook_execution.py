@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from mnist_study.core.distributed import is_chief
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint
+from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint, stale_inputs
 from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
 
 KERNEL_NAME = "mnist-study"
@@ -147,8 +147,8 @@ class InputsChanged(Exception):
 
 
 def _check_unchanged(name: str, inputs_at_start: dict[str, str]) -> None:
-    now = input_fingerprint(name)
-    changed = sorted(path for path in inputs_at_start.keys() | now.keys() if inputs_at_start.get(path) != now.get(path))
+    # The same comparison as a published notebook's staleness, against the inputs it started with.
+    changed = stale_inputs({"notebook": name, "fingerprint": inputs_at_start})
     if changed:
         raise InputsChanged(f"{name}'s inputs changed while it ran ({', '.join(changed)}): nothing of it was "
                             f"published; run it again, and its finished runs are reused")
