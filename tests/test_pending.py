@@ -38,7 +38,7 @@ def results(tmp_path):
 def _declare(results, names):
     entries = {name: {"stale_since": "uncommitted changes", "results_commit": None, "changed": ["x (changed)"]}
                for name in names}
-    (results / "pending.json").write_text(json.dumps({"notebooks": entries}))
+    (results / "pending.json").write_text(json.dumps({"pending": entries}))
     (results / "README.md").write_text(with_notice((results / "README.md").read_text(), entries))
 
 
@@ -85,6 +85,15 @@ def test_the_notice_sits_under_the_title_and_goes_when_nothing_is_pending():
     assert "> - `03_cnn_architectures`, stale since commit `0123456789`" in text and text.endswith("The table.\n")
     assert with_notice(text, pending) == text  # idempotent
     assert with_notice(text, {}) == "# Results\n\nThe table.\n" and notice({}) == ""
+
+
+def test_a_declaration_without_its_pending_mapping_is_refused_by_name(results):
+    # "pending" is the key the project's before-stop hook counts; the old "notebooks" key would count as one entry
+    (results / "pending.json").write_text(json.dumps({"notebooks": {}}))
+    with pytest.raises(ValueError, match=r"pending\.json: expected an object with a 'pending' mapping"):
+        read_pending(results)
+    (results / "pending.json").write_text(json.dumps({"pending": {}}))
+    assert read_pending(results) == {}
 
 
 def test_a_failing_notebook_stops_the_run_and_declares_what_is_stale(results, monkeypatch, capsys):

@@ -149,14 +149,14 @@ def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished
     assert "still stale (written to results/pending.json): 00_data_exploration, 01_feedforward" in err
     assert not (project / "results" / "metrics").exists() and not (project / "results" / ".staging" /
                                                                    "01_feedforward").exists()
-    pending = json.loads((project / "results" / "pending.json").read_text())["notebooks"]
+    pending = json.loads((project / "results" / "pending.json").read_text())["pending"]
     assert "01_feedforward" in pending
     assert len(list((project / "results" / ".run-cache").glob("*/run.json"))) == 1
 
     _run(project, "01_feedforward", parameters=INTERRUPTIBLE)
     metrics = _metrics(project)
     assert [(run["seed"], run["reused_from"]) for run in metrics["trained_runs"]] == [(0, "cache"), (1, None)]
-    assert "01_feedforward" not in json.loads((project / "results" / "pending.json").read_text())["notebooks"]
+    assert "01_feedforward" not in json.loads((project / "results" / "pending.json").read_text())["pending"]
 
 
 def test_sigterm_ends_the_run_with_a_few_lines_and_no_traceback(project):

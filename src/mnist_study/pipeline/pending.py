@@ -43,9 +43,9 @@ def read_pending(results_dir: Path) -> dict[str, dict]:
     path = results_dir / PENDING_NAME
     if not path.is_file():
         return {}
-    pending = read_json(path).get("notebooks")
+    pending = read_json(path).get("pending")
     if not isinstance(pending, dict):
-        raise ValueError(f"{path}: expected an object with a 'notebooks' mapping of notebook names to entries")
+        raise ValueError(f"{path}: expected an object with a 'pending' mapping of notebook names to entries")
     return pending
 
 
@@ -84,7 +84,7 @@ def readme_paths(results_dir: Path) -> list[Path]:
 
 def write_pending(pending: dict[str, dict], results_dir: Path) -> None:
     """Write pending.json (an empty mapping when everything is fresh) and the READMEs' notices."""
-    write_json({"notebooks": pending}, results_dir / PENDING_NAME)
+    write_json({"pending": pending}, results_dir / PENDING_NAME)
     for path in readme_paths(results_dir):
         text = path.read_text()
         if (updated := with_notice(text, pending)) != text:
