@@ -1,5 +1,5 @@
-"""The package's layers: imports flow one way (core <- analysis <- pipeline <- app, bench), checked by import-linter
-with the contracts in pyproject.toml; a violation is caught, naming the import."""
+"""The package's layers: imports flow one way (core <- analysis, workflow <- study <- reports <- app, bench),
+checked by import-linter with the contracts in pyproject.toml; a violation is caught, naming the import."""
 
 import os
 import shutil
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mnist_study.pipeline.fingerprints import PACKAGE_DIR, PROJECT_ROOT
+from mnist_study.workflow.fingerprints import PACKAGE_DIR, PROJECT_ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -32,15 +32,15 @@ def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
     return source
 
 
-def test_the_core_importing_the_pipeline_is_caught(tmp_path):
-    done = _lint_imports(_copy_with(tmp_path, "core/data.py", "from mnist_study.pipeline import plots"))
+def test_the_core_importing_the_reports_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "core/data.py", "from mnist_study.reports import plots"))
     assert done.returncode == 1
-    assert "mnist_study.core.data -> mnist_study.pipeline.plots" in done.stdout
+    assert "mnist_study.core.data -> mnist_study.reports.plots" in done.stdout
 
 
-def test_the_pipeline_importing_the_app_is_caught(tmp_path):
-    done = _lint_imports(_copy_with(tmp_path, "pipeline/summary.py", "from mnist_study.app import predict"))
-    assert done.returncode == 1 and "mnist_study.pipeline.summary -> mnist_study.app.predict" in done.stdout
+def test_the_reports_importing_the_app_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "reports/summary.py", "from mnist_study.app import predict"))
+    assert done.returncode == 1 and "mnist_study.reports.summary -> mnist_study.app.predict" in done.stdout
 
 
 def test_a_circle_in_the_benchmark_is_caught(tmp_path):
@@ -50,7 +50,17 @@ def test_a_circle_in_the_benchmark_is_caught(tmp_path):
 
 def test_every_sub_package_says_what_belongs_there():
     packages = sorted(path.parent.name for path in PACKAGE_DIR.glob("*/__init__.py"))
-    assert packages == ["analysis", "app", "bench", "core", "pipeline"]
+    assert packages == ["analysis", "app", "bench", "core", "reports", "study", "workflow"]
     for name in packages:
         docstring = (PACKAGE_DIR / name / "__init__.py").read_text().strip()
         assert docstring.startswith('"""') and docstring.endswith('"""') and docstring.count("\n") == 0, name
+
+
+def test_the_study_importing_the_reports_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "study/experiment.py", "from mnist_study.reports import summary"))
+    assert done.returncode == 1 and "mnist_study.study.experiment -> mnist_study.reports.summary" in done.stdout
+
+
+def test_the_workflow_importing_the_study_is_caught(tmp_path):
+    done = _lint_imports(_copy_with(tmp_path, "workflow/reuse.py", "from mnist_study.study import experiment"))
+    assert done.returncode == 1 and "mnist_study.workflow.reuse -> mnist_study.study.experiment" in done.stdout

@@ -4,8 +4,8 @@ import pytest
 
 from mnist_study.bench.benchmark_report import markdown_section, splice_section
 from mnist_study.core.models import build_model
-from mnist_study.pipeline.summary import BENCHMARK_END, BENCHMARK_START
-from mnist_study.pipeline.training_cost import forward_flops_per_image
+from mnist_study.reports.summary import BENCHMARK_END, BENCHMARK_START
+from mnist_study.study.training_cost import forward_flops_per_image
 
 
 def test_lenet5_flops_by_hand():
@@ -119,7 +119,7 @@ def test_run_together_returns_each_json_line_and_kills_the_rest_on_failure():
 
 def test_the_bench_times_the_recipe_notebook_03_chose(tmp_path):
     from mnist_study.bench.benchmark import STUDY_METRICS, study_recipe
-    from mnist_study.pipeline.reporting import read_json
+    from mnist_study.workflow.provenance import read_json
 
     recorded = read_json(STUDY_METRICS)["provenance"]["parameters"]
     recipe = study_recipe()

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.pipeline.best_models import (
+from mnist_study.reports.study_text import (
+    convergence_sentence,
+    crossover_markdown,
+    percent_against_target,
+    screen_choice_sentence,
+)
+from mnist_study.study.best_models import (
     architecture_of,
     augmentation_gains,
     budget_config,
@@ -13,19 +19,15 @@ from mnist_study.pipeline.best_models import (
     check_augmentations,
     choose_architecture,
     comparison_row,
-    convergence_sentence,
     crossover_epochs,
-    crossover_markdown,
     curve_point,
     ensemble_curve,
     ensemble_probabilities,
     final_convergence,
     final_model_name,
     final_point,
-    percent_against_target,
-    screen_choice_sentence,
 )
-from mnist_study.pipeline.experiment import ExperimentConfig
+from mnist_study.study.experiment import ExperimentConfig
 
 UPSTREAM = ExperimentConfig(dataset="fashion_mnist", seeds=[0, 1, 2], recipe=TrainingRecipe(
     epochs=10, lr_schedule="wsd", optimizer="sgd_nesterov", learning_rate=0.05, weight_decay=5e-4, batch_size=64,

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from mnist_study.core.data import load_dataset
-    from mnist_study.pipeline.experiment import ExperimentConfig, prepare_split
+    from mnist_study.study.experiment import ExperimentConfig, prepare_split
     from mnist_study.core.distributed import distribution_strategy
     from mnist_study.core.training import TrainingRecipe, train_model
     data = load_dataset("mnist")

@@ -65,7 +65,7 @@ def test_unknown_model_name():
 def test_saved_models_are_byte_identical_and_load_back(tmp_path):
     import keras
 
-    from mnist_study.pipeline.artifacts import save_model_reproducibly
+    from mnist_study.workflow.artifacts import save_model_reproducibly
 
     def fresh_model():
         # As in a re-run of a notebook: same layer names, same weights, but other Python objects, whose

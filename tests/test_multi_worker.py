@@ -10,7 +10,7 @@ from conftest import free_local_port
 
 from mnist_study.bench.benchmark_workers import run_together
 from mnist_study.core.distributed import ClusterConfigError, is_chief, read_cluster_config
-from mnist_study.pipeline.notebook_execution import execute
+from mnist_study.workflow.notebook_execution import execute
 
 WORKER_TIMEOUT_S = 300
 
@@ -19,10 +19,10 @@ WORKER_TIMEOUT_S = 300
 SCRIPT = textwrap.dedent("""
     import hashlib, json, sys
     import numpy as np
-    from mnist_study.pipeline import plots
+    from mnist_study.reports import plots
     from mnist_study.core.data import load_dataset
-    from mnist_study.pipeline.experiment import ExperimentConfig, prepare_split
-    from mnist_study.pipeline.reporting import write_json
+    from mnist_study.study.experiment import ExperimentConfig, prepare_split
+    from mnist_study.workflow.provenance import write_json
     from mnist_study.core.training import TrainingRecipe, train_model
     strategy = sys.argv[2]
     recipe = TrainingRecipe(epochs=2, batch_size=64, strategy=strategy)

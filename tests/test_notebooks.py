@@ -11,10 +11,11 @@ import numpy as np
 import papermill
 import pytest
 
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT, stale_inputs
-from mnist_study.pipeline.notebook_execution import NOTEBOOK_DIR, NOTEBOOKS, execute
-from mnist_study.pipeline.recipe_search import SEARCHED_FIELDS
-from mnist_study.pipeline.reporting import read_json
+from mnist_study.study.recipe_search import SEARCHED_FIELDS
+from mnist_study.workflow.fingerprints import PROJECT_ROOT, stale_inputs
+from mnist_study.workflow.notebook_execution import NOTEBOOK_DIR, execute
+from mnist_study.workflow.notebooks import NOTEBOOKS
+from mnist_study.workflow.provenance import read_json
 
 # 2 epochs: a warm-up epoch and one to decay; a search of 2 trials of 3 epochs.
 TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 2, "search_epochs": 3}
@@ -146,7 +147,7 @@ def test_summary_builds_table_and_readmes(tiny_results):
 
 def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
     from mnist_study.core.data import load_dataset
-    from mnist_study.pipeline.best_models import final_point
+    from mnist_study.study.best_models import final_point
 
     metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
     for dataset, result in metrics["results"].items():
@@ -365,7 +366,7 @@ def test_a_retrained_rerun_reproduces_metrics_and_figures(tiny_results, tmp_path
 def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from mnist_study.pipeline.notebook_execution import strip_volatile_metadata
+    from mnist_study.workflow.notebook_execution import strip_volatile_metadata
 
     parameters = new_code_cell("seeds = [0]", metadata={"tags": ["injected-parameters"]}, id="a1b2c3d4")
     noisy = new_code_cell("import tensorflow", outputs=[
@@ -388,7 +389,7 @@ def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
 
 
 def test_runner_parameters_parse_like_papermill():
-    from mnist_study.pipeline.run_notebook import main, parse_parameter
+    from mnist_study.workflow.run_notebook import main, parse_parameter
 
     assert parse_parameter("3") == 3 and parse_parameter("[0, 1]") == [0, 1] and parse_parameter("null") is None
     assert parse_parameter("multi_worker") == "multi_worker"

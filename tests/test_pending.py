@@ -7,10 +7,10 @@ import logging
 import papermill
 import pytest
 
-from mnist_study.pipeline import notebook_execution, run_notebook
-from mnist_study.pipeline.fingerprints import input_fingerprint
-from mnist_study.pipeline.pending import notice, read_pending, with_notice
-from mnist_study.pipeline.run_notebook import check, existing_notebooks, run_notebooks
+from mnist_study.workflow import notebook_execution, run_notebook
+from mnist_study.workflow.fingerprints import input_fingerprint
+from mnist_study.workflow.pending import notice, read_pending, with_notice
+from mnist_study.workflow.run_notebook import check, existing_notebooks, run_notebooks
 
 KERNEL_CLIENT_LOGGERS = ("papermill", "asyncio")
 

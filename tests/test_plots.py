@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_study.analysis.evaluation import classification_report, expected_calibration_error
-from mnist_study.pipeline import plots
+from mnist_study.reports import plots
 
 CLASSES = [str(digit) for digit in range(10)]
 
@@ -61,3 +61,26 @@ def test_save_figure_is_byte_stable(tmp_path, fake_run):
     assert first.read_bytes() == second.read_bytes()
     assert b"matplotlib" not in first.read_bytes()  # no version stamp in the metadata
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_every_figure_function_draws_under_the_one_style():
+    import inspect
+
+    import matplotlib.pyplot as plt
+
+    from mnist_study.analysis import few_labels, interpretability, label_quality
+    from mnist_study.bench import benchmark_report
+    from mnist_study.figure_style import STYLE
+
+    modules = [plots, few_labels, interpretability, label_quality, benchmark_report]
+    drawing = [function for module in modules for name, function in inspect.getmembers(module, inspect.isfunction)
+               if function.__module__ == module.__name__ and not name.startswith("_")
+               and any(call in inspect.getsource(inspect.unwrap(function)) for call in ("plt.subplots", "_image_grid("))]
+    assert len(drawing) >= 20  # every one that makes a figure, whether it draws its axes itself or not
+    unstyled = [function.__qualname__ for function in drawing if not hasattr(function, "__wrapped__")]
+    assert unstyled == []
+    figure = plots.line_chart([1, 2], {"a": [0.5, 0.6]}, "epochs", "accuracy", "a title")
+    axis = figure.axes[0]
+    assert not axis.spines["top"].get_visible() and not axis.spines["right"].get_visible()
+    assert STYLE["axes.spines.top"] is False
+    assert plt.rcParams["axes.spines.top"]  # the caller's settings are left as they were

@@ -4,7 +4,7 @@ bad settings by name."""
 import pytest
 
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.pipeline.recipe_search import SEARCH_SPACE, check_search, search_recipe, searched_recipe
+from mnist_study.study.recipe_search import SEARCH_SPACE, check_search, search_recipe, searched_recipe
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT
-from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
+from mnist_study.workflow.fingerprints import PROJECT_ROOT
+from mnist_study.workflow.reuse import PUBLISHED_DIR_VARIABLE
 
 pytestmark = pytest.mark.notebook
 # One search trial: the search is cheap, and each seed is one training run.
@@ -74,10 +74,10 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     probabilities = project / "results" / "probabilities" / "mnist_feedforward.npy"
     saved = model.read_bytes(), probabilities.read_bytes()
 
-    _append(project / "src" / "mnist_study" / "pipeline" / "plots.py", "\n\n")  # stale notebook, same training
+    _append(project / "src" / "mnist_study" / "reports" / "plots.py", "\n\n")  # stale notebook, same training
     check = subprocess.run(_command(project, "--check", parameters={}), cwd=project, env=_environment(project),
                            capture_output=True, text=True)
-    assert check.returncode == 1 and "stale: results of 01_feedforward: src/mnist_study/pipeline/plots.py (changed)" \
+    assert check.returncode == 1 and "stale: results of 01_feedforward: src/mnist_study/reports/plots.py (changed)" \
         in check.stdout
     done = _run(project, "01_feedforward")
     assert "reused from the published results: trained by 01_feedforward" in (
@@ -107,6 +107,51 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     _run(project, "01_feedforward", "--retrain")
     assert _reused(_metrics(project)) == [None]
 
+
+
+# Two architectures in one notebook, so that a change to one shows it retrains exactly that one's runs.
+TWO_ARCHITECTURES = {**TINY, "models": ["feedforward", "cnn_minimal"]}
+MODELS_MODULE = ("src", "mnist_study", "core", "models.py")
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in {path} exactly once"
+    path.write_text(text.replace(old, new))
+
+
+def _retrained(metrics):
+    return {run["model"]: run["reused_from"] is None for run in metrics["trained_runs"]}
+
+
+def test_a_run_retrains_only_when_its_own_architecture_changes(project):
+    models = project.joinpath(*MODELS_MODULE)
+    _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
+    assert _retrained(_metrics(project)) == {"feedforward": True, "cnn_minimal": True}
+    search = _metrics(project)["computations"]["recipe_search"]["fingerprint"]
+
+    # A new architecture: its builder, registered. Nothing that exists changes, so nothing retrains.
+    _append(models, '\n\ndef build_wide(input_shape=DEFAULT_INPUT_SHAPE, num_classes: int = NUM_CLASSES):\n'
+                    '    inputs = keras.Input(shape=input_shape)\n'
+                    '    return keras.Model(inputs, _classifier_head(layers.Flatten()(inputs), num_classes))\n\n\n'
+                    'MODEL_BUILDERS["wide"] = build_wide\nMODEL_NAMES.append("wide")\n')
+    _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
+    assert _retrained(_metrics(project)) == {"feedforward": False, "cnn_minimal": False}
+    assert _metrics(project)["computations"]["recipe_search"]["reused_from"] == "published"
+
+    # Another architecture's builder (LeNet-5, not trained here) changes: nothing here retrains.
+    _edit(models, 'x = layers.Dense(84, activation="relu")(x)', 'x = layers.Dense(86, activation="relu")(x)')
+    _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
+    assert _retrained(_metrics(project)) == {"feedforward": False, "cnn_minimal": False}
+
+    # The feedforward net's dropout rate changes: exactly its runs (and the search, which trains it) train again.
+    _edit(models, "    units: tuple[int, int] | list[int] = (128, 64),\n    dropout_rate: float = 0.2,\n",
+          "    units: tuple[int, int] | list[int] = (128, 64),\n    dropout_rate: float = 0.25,\n")
+    _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
+    metrics = _metrics(project)
+    assert _retrained(metrics) == {"feedforward": True, "cnn_minimal": False}
+    assert metrics["computations"]["recipe_search"]["reused_from"] is None
+    assert metrics["computations"]["recipe_search"]["fingerprint"] != search
 
 def _sigint_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)

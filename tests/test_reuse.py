@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.pipeline.fingerprints import (
+from mnist_study.workflow.fingerprints import (
     array_digest,
     code_digest,
     run_settings,
     training_fingerprint,
     training_modules,
 )
-from mnist_study.pipeline.reuse import ReuseSession, TrainedRun
+from mnist_study.workflow.reuse import ReuseSession, TrainedRun
 
 SOURCE = '''"""Module docstring."""
 from mnist_study.core.models import build_model
@@ -51,7 +51,7 @@ def test_the_training_code_is_found_from_the_import_graph():
 
 def test_the_entry_points_are_where_the_fingerprint_looks():
     from mnist_study.core import data, inference, training
-    from mnist_study.pipeline.fingerprints import TRAINING_ENTRY_POINTS
+    from mnist_study.workflow.fingerprints import TRAINING_ENTRY_POINTS
 
     for module in (data, inference, training):
         name = module.__name__.removeprefix("mnist_study.")
@@ -69,7 +69,7 @@ def test_every_setting_of_a_run_is_in_its_fingerprint():
     assert base == training_fingerprint(_settings(), code="c")
     variants = [_settings(seed=1), _settings(model_name="cnn_deep"), _settings(recipe=TrainingRecipe(epochs=3)),
                 _settings(recipe=TrainingRecipe(epochs=2, augmentation="digits")), _settings(train_subset=None),
-                _settings(validation_fraction=0.2), _settings(model_kwargs={"dropout_rate": 0.3}),
+                _settings(validation_fraction=0.2), _settings(model_kwargs={"filters": 16}),
                 _settings(dataset="fashion_mnist")]
     fingerprints = {training_fingerprint(settings, code="c") for settings in variants}
     assert len(fingerprints) == len(variants) and base not in fingerprints
@@ -139,7 +139,7 @@ def test_the_session_summary_counts_trained_and_reused_runs(tmp_path):
 
 
 def test_retrain_must_be_a_boolean(tmp_path):
-    from mnist_study.pipeline.reuse import open_session
+    from mnist_study.workflow.reuse import open_session
 
     with pytest.raises(ValueError, match="retrain: expected True or False, got 'yes'"):
         open_session("01_feedforward", tmp_path, retrain="yes")
@@ -149,7 +149,7 @@ def test_a_session_pins_the_training_code_and_commit_it_opened_with(tmp_path, mo
     """A run trained after an edit (or a commit) mid-notebook is labelled with the code the kernel imported."""
     from datetime import UTC, datetime
 
-    from mnist_study.pipeline import reuse, training_runs
+    from mnist_study.workflow import reuse, training_runs
 
     monkeypatch.setattr(reuse, "training_code_fingerprint", lambda: "code at the start")
     monkeypatch.setattr(reuse, "machine", lambda: {"commit": "commit at the start"})
@@ -168,7 +168,7 @@ def test_a_session_pins_the_training_code_and_commit_it_opened_with(tmp_path, mo
 
 
 def test_a_computation_is_reused_until_its_inputs_change(tmp_path):
-    from mnist_study.pipeline.fingerprints import computation_fingerprint
+    from mnist_study.workflow.fingerprints import computation_fingerprint
 
     calls = []
 
@@ -205,8 +205,8 @@ def test_budgets_branch_once_reuse_what_was_trained_and_match_a_run_of_that_leng
     """The budgets of a warmup-stable-decay run: a branch is cached under the fingerprint of the run of that length
     alone, a longer budget list retrains only from the stable phase, and a standalone run finds the branch."""
     from mnist_study.core.data import prepare_images
-    from mnist_study.pipeline import reuse
-    from mnist_study.pipeline.training_runs import train_budgets_or_reuse, train_or_reuse
+    from mnist_study.workflow import reuse
+    from mnist_study.workflow.training_runs import train_budgets_or_reuse, train_or_reuse
 
     recipe = TrainingRecipe(epochs=3, lr_schedule="wsd", decay_fraction=0.4)
     test_images = prepare_images(mnist.test_images[:50])

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mnist_study.pipeline import summary_sections
-from mnist_study.pipeline.best_models_finals import adjust_for_many_tests, targets
-from mnist_study.pipeline.best_models_study import plan_best_models
+from mnist_study.reports import summary_sections
+from mnist_study.study.best_models_finals import adjust_for_many_tests, targets
+from mnist_study.study.best_models_study import plan_best_models
 
 
 def _provenance(commit, wall, cpu="CPU A"):

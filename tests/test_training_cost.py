@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_study.core.data import train_validation_split
-from mnist_study.pipeline.training_cost import (
+from mnist_study.study.training_cost import (
     forward_flops_per_image,
     model_costs,
     pareto_front,
@@ -59,7 +59,7 @@ def test_an_architecture_without_a_flop_count_is_named():
 def test_committed_training_cost_reads_every_metrics_file(tmp_path):
     import json
 
-    from mnist_study.pipeline.training_cost import committed_training_cost
+    from mnist_study.study.training_cost import committed_training_cost
 
     (tmp_path / "01_feedforward.json").write_text(json.dumps(_metrics_01()))
     (tmp_path / "00_data_exploration.json").write_text(json.dumps({"provenance": {"parameters": {}}}))

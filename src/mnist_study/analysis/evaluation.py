@@ -36,18 +36,13 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_n
             for name, p, r, f, s in zip(class_names, precision, recall, f1, support, strict=True)
         ],
         "confusion_matrix": counts.tolist(),
-        "confusion_matrix_normalized": row_normalize(counts).tolist(),
+        "confusion_matrix_normalized": confusion_matrix(labels, predictions, labels=class_ids,
+                                                        normalize="true").tolist(),  # recall per true class
         "most_confused": most_confused_pairs(counts, class_names, top_pairs),
         # Most confident mistakes first: those are the interesting ones to look at.
         "misclassified_indices": wrong[np.argsort(-confidence[wrong], kind="stable")][:examples].tolist(),
         "confident_correct_indices": right[np.argsort(-confidence[right], kind="stable")][:examples].tolist(),
     }
-
-
-def row_normalize(counts: np.ndarray) -> np.ndarray:
-    """Each row divided by its total (recall per true class); empty rows stay zero."""
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
 
 
 def most_confused_pairs(counts: np.ndarray, class_names: list[str], top: int = 10) -> list[dict]:
@@ -72,9 +67,8 @@ def summarize_over_seeds(values: list[float], confidence: float = 0.95) -> dict:
     array = np.asarray(values, dtype=float)
     summary = {"n": len(array), "mean": float(array.mean()), "std": None, "ci95_low": None, "ci95_high": None}
     if len(array) > 1:
-        std = float(array.std(ddof=1))
-        half_width = float(stats.t.ppf(0.5 + confidence / 2, df=len(array) - 1) * std / np.sqrt(len(array)))
-        summary.update(std=std, ci95_low=summary["mean"] - half_width, ci95_high=summary["mean"] + half_width)
+        low, high = stats.t.interval(confidence, df=len(array) - 1, loc=summary["mean"], scale=stats.sem(array))
+        summary.update(std=float(array.std(ddof=1)), ci95_low=float(low), ci95_high=float(high))
     return summary
 
 

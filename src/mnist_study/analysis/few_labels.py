@@ -14,6 +14,7 @@ from mnist_study.core.data import prepare_images
 from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import build_model
 from mnist_study.core.training import set_seed
+from mnist_study.figure_style import styled
 
 ARMS = ["as is", "fine-tuned", "from scratch"]
 
@@ -120,6 +121,7 @@ def gap_closed(curve: dict, reference_accuracy: float) -> list[float]:
             for before, after in zip(as_is, tuned, strict=True)]
 
 
+@styled
 def few_label_figure(curve: dict, reference_accuracy: float, reference_label: str, title: str) -> Figure:
     """Held-out accuracy against labelled images per class (log scale): mean and ± std over draws, per arm."""
     figure, axis = plt.subplots(figsize=(6.5, 4.2))

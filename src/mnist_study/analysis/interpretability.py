@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from mnist_study.figure_style import styled
+
 EMBEDDING_METHODS = ["tsne", "pca"]
 
 
@@ -125,6 +127,7 @@ def embed_2d(features: np.ndarray, method: str, seed: int) -> np.ndarray:
 
 # --- Figures -------------------------------------------------------------------------------------------------
 
+@styled
 def filters_figure(filters: np.ndarray, title: str, columns: int = 8) -> Figure:
     """Each first-layer kernel as a small image, on one symmetric colour scale (red positive, blue negative)."""
     rows = int(np.ceil(len(filters) / columns))
@@ -138,6 +141,7 @@ def filters_figure(filters: np.ndarray, title: str, columns: int = 8) -> Figure:
     return figure
 
 
+@styled
 def feature_maps_figure(image: np.ndarray, maps: dict[str, np.ndarray], title: str, channels: int = 8) -> Figure:
     """The input, then one row per convolution showing its first `channels` feature maps."""
     figure, axes = plt.subplots(len(maps) + 1, channels, figsize=(channels * 1.2, (len(maps) + 1) * 1.35),
@@ -155,6 +159,7 @@ def feature_maps_figure(image: np.ndarray, maps: dict[str, np.ndarray], title: s
     return figure
 
 
+@styled
 def grad_cam_figure(images: np.ndarray, heatmap_rows: dict[str, np.ndarray], captions: list[str],
                     title: str) -> Figure:
     """One column per image: the image, then each named row of Grad-CAM heatmaps laid over it."""
@@ -174,6 +179,7 @@ def grad_cam_figure(images: np.ndarray, heatmap_rows: dict[str, np.ndarray], cap
     return figure
 
 
+@styled
 def embedding_figure(points: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> Figure:
     """2-D embedding, one colour per class, with the class name at each cluster's median."""
     figure, axis = plt.subplots(figsize=(7, 6.5))

@@ -9,6 +9,8 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 from matplotlib.figure import Figure
 
+from mnist_study.figure_style import styled
+
 
 def consensus_probabilities(model_probabilities: dict[str, np.ndarray]) -> np.ndarray:
     """The mean over models of each model's mean over seeds: every architecture gets one vote, whatever its seeds.
@@ -79,6 +81,7 @@ def accuracy_without(predictions: np.ndarray, labels: np.ndarray, excluded: list
     return float(np.mean(predictions[keep] == labels[keep]))
 
 
+@styled
 def suspects_figure(images: np.ndarray, issues: list[dict], probabilities: np.ndarray, class_names: list[str],
                     title: str, columns: int = 8) -> Figure:
     """The top suspects: each image with its given label, the label the models agree on, and their confidence."""

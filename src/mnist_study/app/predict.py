@@ -19,7 +19,7 @@ import numpy as np
 
 from mnist_study.app.image_input import ImageError, load_image
 from mnist_study.core.data import DATASETS, check_dataset_name
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT
+from mnist_study.workflow.fingerprints import PROJECT_ROOT
 
 MODEL_DIR = PROJECT_ROOT / "results" / "models"
 DEFAULT_MODEL = "cnn_batchnorm"  # notebook 03's batch-norm CNN, saved for both datasets (03 and 04)

@@ -31,9 +31,9 @@ from mnist_study.bench.benchmark_epochs import (
 from mnist_study.bench.benchmark_report import markdown_section, splice_section, throughput_figure
 from mnist_study.bench.benchmark_workers import worker_throughput
 from mnist_study.bench.measure import build_in_precision, mnist_dataset, prepared_mnist, steady_images_per_s
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT
-from mnist_study.pipeline.reporting import provenance, write_json
-from mnist_study.pipeline.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
+from mnist_study.study.training_cost import TRAIN_FLOPS_PER_FORWARD, committed_training_cost, forward_flops_per_image
+from mnist_study.workflow.fingerprints import PROJECT_ROOT
+from mnist_study.workflow.provenance import provenance, write_json
 
 BENCH_DIR = PROJECT_ROOT / "results" / "benchmarks"
 STUDY_METRICS = PROJECT_ROOT / "results" / "metrics" / "03_cnn_architectures.json"  # records the recipe 03 chose
@@ -126,8 +126,8 @@ def build_keras_reference():
 
 def study_recipe(metrics_path: Path = STUDY_METRICS):
     """The training recipe notebook 03 chose on validation, as its committed metrics record it."""
-    from mnist_study.pipeline.experiment import config_from_parameters
-    from mnist_study.pipeline.reporting import read_json
+    from mnist_study.study.experiment import config_from_parameters
+    from mnist_study.workflow.provenance import read_json
 
     return config_from_parameters(read_json(metrics_path)["provenance"]["parameters"]).recipe
 
@@ -142,7 +142,7 @@ def time_to_accuracy(recipe: str, target: float = 0.99, eval_every: int = 200, m
     import keras
 
     from mnist_study.core.training import TrainingRecipe, build_optimizer, set_seed
-    from mnist_study.pipeline.experiment import ExperimentConfig, prepare_split
+    from mnist_study.study.experiment import ExperimentConfig, prepare_split
 
     set_seed(0)
     config = ExperimentConfig(dataset="mnist", seeds=[0], recipe=TrainingRecipe(epochs=1))
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    from mnist_study.pipeline.plots import save_figure
+    from mnist_study.reports.plots import save_figure
 
     started_at, start = datetime.now(UTC), time.perf_counter()
     counters_at_start = read_cpu_counters()

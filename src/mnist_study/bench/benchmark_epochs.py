@@ -127,7 +127,7 @@ def ratios(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
 
 def lever_markdown(report: dict) -> str:
     """The levers as a Markdown table (images/s and ratio per model), from `as_json`'s report."""
-    from mnist_study.pipeline.summary import markdown_table
+    from mnist_study.reports.summary import markdown_table
 
     table, xla, features = report["images_per_s"], report["xla"], report["cpu_features"]
     relative = ratios(table)

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from mnist_study.bench.benchmark_epochs import lever_markdown
-from mnist_study.pipeline.summary import BENCHMARK_END, BENCHMARK_START
+from mnist_study.figure_style import styled
+from mnist_study.reports.summary import BENCHMARK_END, BENCHMARK_START
 
 
+@styled
 def throughput_figure(results: dict, peak_gflops: float, bfloat16_peak_gflops: float):
     import matplotlib.pyplot as plt
 
@@ -33,7 +35,7 @@ def throughput_figure(results: dict, peak_gflops: float, bfloat16_peak_gflops: f
 
 
 def markdown_section(report: dict) -> str:
-    from mnist_study.pipeline.summary import markdown_table
+    from mnist_study.reports.summary import markdown_table
 
     peak, bfloat16_peak = report["matmul_peak_gflops"], report["bfloat16_matmul_peak_gflops"]
     rows = [[name, f"{r['parameters']:,}", f"{r['forward_flops_per_image'] / 1e6:.2f}",
@@ -91,7 +93,7 @@ def workers_line(report: dict) -> list[str]:
 
 def training_cost_section(report: dict) -> str:
     """How long make all's training must take here: analytic FLOPs of the committed runs over measured rates."""
-    from mnist_study.pipeline.summary import markdown_table
+    from mnist_study.reports.summary import markdown_table
 
     cost = report["training_cost"]
     peak, bfloat16_peak = report["matmul_peak_gflops"], report["bfloat16_matmul_peak_gflops"]
@@ -127,7 +129,7 @@ def training_cost_section(report: dict) -> str:
 
 def splice_section(readme: Path, section: str) -> None:
     """Put `section` between the benchmark markers of results/README.md (appended when missing)."""
-    from mnist_study.pipeline.summary import replace_between_markers, write_text_atomically
+    from mnist_study.reports.summary import replace_between_markers, write_text_atomically
 
     text = readme.read_text() if readme.is_file() else "# Results\n"
     if BENCHMARK_START not in text:

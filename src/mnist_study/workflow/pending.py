@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT
-from mnist_study.pipeline.reporting import git_output, read_json, write_json
+from mnist_study.workflow.fingerprints import PROJECT_ROOT
+from mnist_study.workflow.provenance import git_output, read_json, write_json
 
 PENDING_NAME = "pending.json"
 NOTICE_START, NOTICE_END = "<!-- pending-rerun -->", "<!-- /pending-rerun -->"

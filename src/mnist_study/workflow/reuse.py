@@ -1,11 +1,11 @@
 """Trained runs reused when nothing that shapes them changed.
 
 Each run (one architecture, recipe, seed and data split) is known by its training fingerprint
-(pipeline.fingerprints). It is looked up, in order, among the runs of this execution, the notebook's last published
+(workflow.fingerprints). It is looked up, in order, among the runs of this execution, the notebook's last published
 results (its metrics' `trained_runs`, with the test probabilities and models found by content digest under
 `results/probabilities/` and `results/models/`) and a local cache (`results/.run-cache/`, git-ignored), which
 keeps every finished run, so that a notebook interrupted after some runs resumes where it stopped. The notebooks
-get their runs through pipeline.training_runs, which trains what this finds nowhere.
+get their runs through workflow.training_runs, which trains what this finds nowhere.
 
 Why not joblib.Memory: it hashes the decorated function's own code, not the modules it calls (a change to
 models.py would not invalidate a run), it pickles the Keras model, and its store is no format to publish.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_study.core.distributed import is_chief
-from mnist_study.pipeline.fingerprints import (
+from mnist_study.workflow.fingerprints import (
     PACKAGE_DIR,
     array_digest,
     computation_fingerprint,
@@ -32,7 +32,7 @@ from mnist_study.pipeline.fingerprints import (
     training_code_fingerprint,
     training_modules,
 )
-from mnist_study.pipeline.reporting import machine, read_json, write_json
+from mnist_study.workflow.provenance import machine, read_json, write_json
 
 CACHE_FOLDER = ".run-cache"
 # The runner stages a notebook's outputs in a scratch folder and names the folder it publishes to here, so that a
@@ -58,10 +58,12 @@ class TrainedRun:
     model: object | None = None  # the keras.Model, when in memory
     model_file: Path | None = None  # a saved copy (cache or published), byte for byte what is published
     reused_from: str | None = None  # None: trained in this execution; else "published" or "cache"
-    digests: dict = field(default_factory=dict)  # test_probabilities(_flip) and model file SHA-256
+    digests: dict = field(default_factory=dict)  # test_probabilities and model file SHA-256
     training_code: str = ""  # training_code_fingerprint() when it was trained (the runner's time estimates)
-    flip_tta: dict | None = None  # validation accuracy as is and averaged with the mirrored images (with_flip_tta)
-    test_probabilities_flip: np.ndarray | None = None  # the same average on the test images
+    # What a study step measures on the trained model, by the step's name: JSON-able values (validation scores),
+    # and float32 (n_test, n_classes) test probabilities; kept and published with the run, so a rerun reuses them.
+    extras: dict[str, object] = field(default_factory=dict)
+    extra_test_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def model_name(self) -> str:
@@ -88,19 +90,19 @@ class TrainedRun:
                 "history": self.history, "trained": self.trained, "reused_from": self.reused_from,
                 "training_code": self.training_code,
                 "test_probabilities_sha256": self.digests.get("test_probabilities"),
-                "model_sha256": self.digests.get("model"), "flip_tta": self.flip_tta,
-                "test_probabilities_flip_sha256": self.digests.get("test_probabilities_flip")}
+                "model_sha256": self.digests.get("model"), "extras": self.extras,
+                "extra_test_probabilities_sha256": {name: array_digest(array) for name, array
+                                                    in sorted(self.extra_test_probabilities.items())}}
 
 
 def _from_record(record: dict, reused_from: str) -> TrainedRun:
     settings = {key: record[key] for key in ("model", "model_kwargs", "num_classes", "dataset",
                                              "validation_fraction", "train_subset", "seed", "recipe")}
-    digests = {"test_probabilities": record.get("test_probabilities_sha256"), "model": record.get("model_sha256"),
-               "test_probabilities_flip": record.get("test_probabilities_flip_sha256")}
+    digests = {"test_probabilities": record.get("test_probabilities_sha256"), "model": record.get("model_sha256")}
     return TrainedRun(record["fingerprint"], settings, record["history"], record["epochs_run"], record["best_epoch"],
                       record["train_time_s"], record["parameter_count"], record["trained"], reused_from=reused_from,
                       digests={key: value for key, value in digests.items() if value},
-                      training_code=record.get("training_code", ""), flip_tta=record.get("flip_tta"))
+                      training_code=record.get("training_code", ""), extras=dict(record.get("extras", {})))
 
 
 class ReuseSession:
@@ -162,13 +164,13 @@ class ReuseSession:
             if found is not None:
                 path, index = found
                 run.test_probabilities = np.array(np.load(path, mmap_mode="r")[index], dtype=np.float32)
-        if digest := run.digests.get("test_probabilities_flip"):
+        for name, digest in record.get("extra_test_probabilities_sha256", {}).items():
             found = self._probabilities_by_digest().get(digest)
             if found is not None:
                 path, index = found
-                run.test_probabilities_flip = np.array(np.load(path, mmap_mode="r")[index], dtype=np.float32)
-            else:  # not published: computed again from the model when needed
-                run.flip_tta = None
+                run.extra_test_probabilities[name] = np.array(np.load(path, mmap_mode="r")[index], dtype=np.float32)
+            else:  # not published: the step measures it again from the model when needed
+                run.extras.pop(name, None)
         if digest := run.digests.get("model"):
             run.model_file = self._models_by_digest().get(digest)
         if (need_test and run.test_probabilities is None and run.model_file is None) \
@@ -182,22 +184,24 @@ class ReuseSession:
         folder = self.cache_dir / fingerprint if self.cache_dir else None
         if folder is None or not (folder / "run.json").is_file():
             return None
-        run = _from_record(read_json(folder / "run.json"), "cache")
+        record = read_json(folder / "run.json")
+        run = _from_record(record, "cache")
         if (folder / "model.keras").is_file():
             run.model_file = folder / "model.keras"
         if (folder / "test_probabilities.npy").is_file():
             run.test_probabilities = np.load(folder / "test_probabilities.npy")
-        if (folder / "test_probabilities_flip.npy").is_file():
-            run.test_probabilities_flip = np.load(folder / "test_probabilities_flip.npy")
-        else:
-            run.flip_tta = None
+        for name in record.get("extra_test_probabilities_sha256", {}):
+            if (folder / f"extra_{name}.npy").is_file():
+                run.extra_test_probabilities[name] = np.load(folder / f"extra_{name}.npy")
+            else:
+                run.extras.pop(name, None)
         return run
 
     def _store(self, run: TrainedRun) -> None:
         """Keep `run` in the cache: written into a scratch folder, then renamed into place whole."""
         if self.cache_dir is None or not is_chief():
             return
-        from mnist_study.pipeline.artifacts import save_array, save_model_reproducibly
+        from mnist_study.workflow.artifacts import save_array, save_model_reproducibly
 
         folder = self.cache_dir / run.fingerprint
         scratch = self.cache_dir / f".{run.fingerprint}.{os.getpid()}.tmp"
@@ -210,8 +214,8 @@ class ReuseSession:
             shutil.copy2(run.model_file, scratch / "model.keras")
         if run.test_probabilities is not None:
             save_array(run.test_probabilities, scratch / "test_probabilities.npy")
-        if run.test_probabilities_flip is not None:
-            save_array(run.test_probabilities_flip, scratch / "test_probabilities_flip.npy")
+        for name, array in run.extra_test_probabilities.items():
+            save_array(array, scratch / f"extra_{name}.npy")
         write_json(run.record(), scratch / "run.json")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(scratch, folder)
@@ -239,10 +243,11 @@ class ReuseSession:
             self._store(run)
         self.runs[run.fingerprint] = run  # a run trained again for its model replaces the record that had none
 
-    def computed(self, name: str, modules: list[str], inputs: dict, compute):
+    def computed(self, name: str, modules: list[str], inputs: dict, compute, architectures: list[str] = ()):
         """The JSON-able result of `compute()`, a computation that trains (fine-tuning, say): reused from the
-        published results or the cache when its code (`modules` and what they import) and `inputs` did not change."""
-        fingerprint = computation_fingerprint(modules, inputs)
+        published results or the cache when its code (`modules` and what they import), the `architectures` it
+        builds and `inputs` did not change."""
+        fingerprint = computation_fingerprint(modules, inputs, architectures)
         published = self.published_computations.get(name, {})
         cached = self.cache_dir / "computations" / f"{fingerprint}.json" if self.cache_dir else None
         if not self.retrain and published.get("fingerprint") == fingerprint:

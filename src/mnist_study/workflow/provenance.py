@@ -12,11 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study.core.distributed import is_chief
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint
+from mnist_study.workflow.artifacts import write_atomically
+from mnist_study.workflow.fingerprints import PROJECT_ROOT, input_fingerprint
 
-# The notebooks that train and save models (their metrics hold `trained_runs`), in the order they run.
-TRAINING_NOTEBOOKS = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist", "06_best_models"]
 RECORDED_PACKAGES = ["tensorflow", "keras", "numpy", "scikit-learn", "scipy", "matplotlib", "seaborn", "papermill"]
 
 
@@ -33,15 +31,9 @@ def _json_default(value):
 
 
 def write_json(data: dict, path: str | Path) -> Path:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    if not is_chief():  # in a multi-worker run only the chief writes results
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")
-    os.replace(temporary, path)
-    return path
+    """Write JSON, atomically; NaN is refused (it is not JSON)."""
+    text = json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n"
+    return write_atomically(path, lambda temporary: temporary.write_text(text))
 
 
 def read_json(path: str | Path) -> dict:

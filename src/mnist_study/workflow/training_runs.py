@@ -1,5 +1,5 @@
-"""A trained run for the notebooks: reused when a run with its training fingerprint is found (pipeline.reuse),
-else trained and kept; its model and its mirror-image test-time augmentation fetched on demand."""
+"""A trained run for the notebooks: reused when a run with its training fingerprint is found (workflow.reuse),
+else trained and kept; its model fetched on demand."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from mnist_study.pipeline.fingerprints import (
+from mnist_study.workflow.fingerprints import (
     array_digest,
     run_settings,
     training_code_fingerprint,
     training_fingerprint,
 )
-from mnist_study.pipeline.reuse import REUSED_FROM, TrainedRun, current_session, training_provenance
+from mnist_study.workflow.reuse import REUSED_FROM, TrainedRun, current_session, training_provenance
 
 
 def _training_code() -> str:
@@ -155,31 +155,3 @@ def train_budgets_or_reuse(model_name: str, data, *, dataset: str, recipe, budge
             session.add(run, cache=False)
     return runs
 
-
-def with_flip_tta(run: TrainedRun, data, test_images) -> TrainedRun:
-    """`run` with test-time augmentation by a mirror image measured: its validation accuracy as is and with each
-    image's probabilities averaged with its mirror's (`flip_tta`), and that average on the test images."""
-    if run.flip_tta is not None and run.test_probabilities_flip is not None:
-        return run
-    from sklearn.metrics import accuracy_score
-
-    from mnist_study.core.data import prepare_training_split
-    from mnist_study.core.inference import predict_probabilities
-    from mnist_study.core.models import input_side
-
-    run = with_model(run)
-    settings = run.settings
-    split = prepare_training_split(data, settings["seed"], input_side(settings["model"]),
-                                   settings["validation_fraction"], settings["train_subset"])
-    model = run.keras_model()
-    as_is = predict_probabilities(model, split.validation_images)
-    mirrored = predict_probabilities(model, np.flip(split.validation_images, axis=2))
-    run.flip_tta = {"val_accuracy": float(accuracy_score(split.validation_labels, as_is.argmax(axis=1))),
-                    "val_accuracy_flip": float(accuracy_score(split.validation_labels,
-                                                              (as_is + mirrored).argmax(axis=1)))}
-    test_mirrored = predict_probabilities(model, np.flip(test_images, axis=2))
-    run.test_probabilities_flip = ((run.test_probabilities + test_mirrored) / 2).astype(np.float32)
-    run.digests["test_probabilities_flip"] = array_digest(run.test_probabilities_flip)
-    if (session := current_session()) is not None:
-        session.add(run, cache=True)
-    return run

@@ -9,7 +9,7 @@ import numpy as np
 
 from mnist_study.analysis.evaluation import mcnemar_exact
 from mnist_study.core.augmentation import AUGMENTATIONS
-from mnist_study.pipeline.experiment import ExperimentConfig, ModelRuns
+from mnist_study.study.experiment import ExperimentConfig, ModelRuns
 
 # Augmentation that keeps an image in its class: digits shift, MNIST's one candidate. Clothes may also flip and lose
 # a patch: Fashion-MNIST's candidates are a notebook parameter, and validation chooses among them.
@@ -73,24 +73,6 @@ def choose_architecture(rows: list[dict], validation_size: int) -> dict:
             "within_one_standard_error": [row["architecture"] for row in close]}
 
 
-def _joined(names: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def screen_choice_sentence(screen: dict) -> str:
-    """What the screen's numbers say, for the notebook and the summary."""
-    others = [name for name in screen["within_one_standard_error"] if name != screen["best"]]
-    error = f"one standard error ({100 * screen['standard_error']:.2f} pp)"
-    if others:
-        verdict = (f"{_joined(others)} {'is' if len(others) == 1 else 'are'} within {error} of it, so the fastest "
-                   f"per epoch of these, **{screen['chosen']}**, is chosen.")
-    else:
-        verdict = f"no other candidate is within {error} of it, so **{screen['chosen']}** is chosen."
-    return (f"At {screen['equal_time_s']:.0f} s the best is {screen['best']} "
-            f"({100 * screen['best_val_accuracy']:.2f} % on validation); {verdict}")
-
-
 def final_point(points: list[dict]) -> dict:
     """The curve point the final recipe trains: the best mean validation accuracy; on a tie, the smaller budget,
     then the plain arm (the cheaper and simpler recipe)."""
@@ -118,27 +100,6 @@ def final_convergence(points: list[dict], final: dict) -> dict:
     plateau = arm_plateau(points, final["arm"])
     return {"epochs": final["epochs"], "largest_epochs": largest, "last_gain": plateau["last_gain"],
             "stopped_short": final["epochs"] == largest and not plateau["plateaued"]}
-
-
-def convergence_sentence(convergence: dict) -> str:
-    """The final's convergence (final_convergence's record) in one sentence, from its numbers."""
-    epochs = convergence["epochs"]
-    if epochs < convergence["largest_epochs"]:
-        return (f" Its arm scored lower on validation at longer budgets (up to {convergence['largest_epochs']} "
-                f"epochs): {epochs} epochs is past its plateau.")
-    if convergence["last_gain"] is None:
-        return " Only one budget was tried: whether it stops short of its plateau is unknown."
-    change = f"{100 * convergence['last_gain']:+.2f} points on validation over its last doubling"
-    if convergence["stopped_short"]:
-        return f" Its arm was still improving ({change}): the final stops short of its plateau."
-    return f" Its arm had stopped improving ({change}, within the seeds' spread)."
-
-
-def percent_against_target(achieved: float, target: float) -> str:
-    """`achieved` in percent to 2 decimals, or to 3 where 2 would round a missed target up onto it (99.297 % against
-    99.3 % reads "99.297", not "99.30")."""
-    text = f"{100 * achieved:.2f}"
-    return f"{100 * achieved:.3f}" if achieved < target and float(text) >= round(100 * target, 2) else text
 
 
 def final_model_name(architecture: str, arm: str) -> str:
@@ -256,27 +217,3 @@ def comparison_row(arm: str, accuracy_by_run: dict, predictions: np.ndarray, lab
         "gain_over_plain": gain,
         "mcnemar_vs_baseline": mcnemar_exact(labels, predictions, baseline_predictions),
     }
-
-
-def crossover_markdown(dataset: str, curve: dict) -> str:
-    """The budget curve's answer in one sentence, from its numbers, and whether the plain arm had converged."""
-    first, last = curve["gains"][0], curve["gains"][-1]
-    trend = (f"from {100 * first['val_gain']:+.2f} points at {first['epochs']} epochs to "
-             f"{100 * last['val_gain']:+.2f} at {last['epochs']}")
-    plateau = ""
-    if curve.get("plain_last_gain") is not None:
-        change = f"{100 * curve['plain_last_gain']:+.2f} points over its last doubling"
-        plateau = (f" The plain arm had stopped improving ({change})." if curve["plain_plateaued"] else
-                   f" The plain arm was still improving ({change}): the curve stops short of its plateau.")
-    if curve["crossover_epochs"] is None:
-        paying = [gain["epochs"] for gain in curve["gains"] if gain["val_gain"] > 0]
-        if paying:
-            return (f"- **{dataset}**: augmentation pays on validation at {', '.join(map(str, paying))} epochs but "
-                    f"not at the largest budget tried (gain {trend}): no crossover.{plateau}")
-        if curve.get("plain_plateaued"):
-            return (f"- **{dataset}**: augmentation does not pay on validation at any budget tried (gain {trend}), "
-                    f"up to a budget where the plain arm had converged: no crossover.{plateau}")
-        return (f"- **{dataset}**: augmentation does not pay on validation at any budget tried (gain {trend}); "
-                f"only a budget beyond {last['epochs']} epochs could show whether it ever does.{plateau}")
-    return (f"- **{dataset}**: augmentation pays on validation from {curve['crossover_epochs']} epochs on "
-            f"(gain {trend}).{plateau}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from mnist_study.core.data import IMAGE_SIDE
 from mnist_study.core.models import check_model_name
 from mnist_study.core.training import check_budget
-from mnist_study.pipeline.best_models import (
+from mnist_study.study.best_models import (
     ARMS,
     MNIST_AUGMENTATIONS,
     arm_plateau,
@@ -21,16 +21,14 @@ from mnist_study.pipeline.best_models import (
     choose_architecture,
     crossover_epochs,
     curve_point,
-    screen_choice_sentence,
 )
-from mnist_study.pipeline.experiment import (
+from mnist_study.study.experiment import (
     ExperimentConfig,
     config_from_parameters,
     prepare_split,
     run_budgets,
 )
-from mnist_study.pipeline.reporting import read_json
-from mnist_study.pipeline.summary import format_accuracy, markdown_table
+from mnist_study.workflow.provenance import read_json
 
 NOTEBOOK = "06_best_models"
 UPSTREAM = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
@@ -123,20 +121,6 @@ def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops
             **choice, "rows": rows}
 
 
-def screen_markdown(screen: dict) -> str:
-    """The screen's table, every candidate's points and its score at equal time, and what they choose."""
-    budgets = screen["budgets"]
-    return markdown_table(
-        ["architecture", "parameters", "forward MFLOP / image", "s / epoch",
-         *(f"{epochs} epochs: validation % (s)" for epochs in budgets), "validation % at equal time"],
-        [[row["architecture"], f"{row['parameters']:,}", f"{row['forward_flops'] / 1e6:.2f}",
-          f"{row['seconds_per_epoch']:.0f}",
-          *(f"{100 * point['val_accuracy']:.2f} ({point['train_time_s']:.0f})" for point in row["points"]),
-          f"{100 * row['val_accuracy_at_equal_time']:.2f}"
-          + (" (within 1 SE of the best)" if row["architecture"] in screen["within_one_standard_error"] else "")]
-         for row in screen["rows"]]) + "\n\n" + screen_choice_sentence(screen)
-
-
 def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: str):
     """Both arms at every budget on the curve seeds. The augmented arm's transforms are chosen on validation at the
     largest budget, on the first curve seed, among the dataset's candidates; the winner then runs on the others.
@@ -166,16 +150,3 @@ def budget_curve_of(points: list[dict]) -> dict:
     plain = arm_plateau(points, "plain")
     return {"points": points, "gains": gains, "crossover_epochs": crossover_epochs(gains),
             "plain_last_gain": plain["last_gain"], "plain_plateaued": plain["plateaued"]}
-
-
-def budget_curve_table(points: list[dict], gains: list[dict]) -> str:
-    """Both arms at each budget, validation and test (mean ± std over the curve seeds), and the gains."""
-    def at(epochs, key):
-        return [format_accuracy(point[f"{key}_mean"], point[f"{key}_std"]) for arm in ARMS for point in points
-                if point["arm"] == arm and point["epochs"] == epochs]
-
-    return markdown_table(
-        ["epochs", "plain, validation %", "augmented, validation %", "gain, validation (pp)",
-         "plain, test %", "augmented, test %", "gain, test (pp)"],
-        [[gain["epochs"], *at(gain["epochs"], "val_accuracy"), f"{100 * gain['val_gain']:+.2f}",
-          *at(gain["epochs"], "test_accuracy"), f"{100 * gain['test_gain']:+.2f}"] for gain in gains])

@@ -1,5 +1,5 @@
 """One notebook executed by papermill into a staging folder, and its outputs published only when it succeeds with
-the inputs it started with (the runner, pipeline.run_notebook, executes them in order)."""
+the inputs it started with (the runner, workflow.run_notebook, executes them in order)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,13 @@ import tempfile
 from pathlib import Path
 
 from mnist_study.core.distributed import is_chief
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT, input_fingerprint, stale_inputs
-from mnist_study.pipeline.reuse import PUBLISHED_DIR_VARIABLE
+from mnist_study.workflow.fingerprints import PROJECT_ROOT, input_fingerprint, stale_inputs
+from mnist_study.workflow.notebooks import NOTEBOOKS
+from mnist_study.workflow.reuse import PUBLISHED_DIR_VARIABLE
 
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RESULTS_DIR = PROJECT_ROOT / "results"
-# Numbered in the order they run, which their dependencies set: 05 reads the models of 01-03, 06 the results of
-# 03-04, 07 the metrics and models of 03, 04 and 06, 08 every model's test probabilities and 07's choice, and the
-# summary, last, reads everything.
-NOTEBOOKS = [
-    "00_data_exploration",
-    "01_feedforward",
-    "02_lenet5",
-    "03_cnn_architectures",
-    "04_fashion_mnist",
-    "05_generalization_robustness_calibration",
-    "06_best_models",
-    "07_interpretability",
-    "08_label_errors_and_new_writers",
-    "09_summary",
-]
 # Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.
 VOLATILE_PAPERMILL_KEYS = ["start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"]
 
@@ -104,7 +90,7 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
             kernel_name: str = KERNEL_NAME) -> Path:
     """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`.
 
-    The notebook reads the runs it published last time from `results_dir` (mnist_study.pipeline.reuse).
+    The notebook reads the runs it published last time from `results_dir` (mnist_study.workflow.reuse).
     Whatever stops it (an error, Ctrl-C), the staging folder is removed and `results_dir` is left as it was.
     """
     source = NOTEBOOK_DIR / f"{name}.ipynb"

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import false_discovery_control
+from sklearn.metrics import accuracy_score
 
-from mnist_study.core.data import prepare_images
+from mnist_study.core.data import prepare_images, prepare_training_split
+from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import input_side
-from mnist_study.pipeline.artifacts import save_array
-from mnist_study.pipeline.best_models import (
+from mnist_study.study.best_models import (
     FLIP_INVARIANT,
     comparison_row,
     ensemble_curve,
@@ -22,11 +23,13 @@ from mnist_study.pipeline.best_models import (
     final_point,
     merge_runs,
 )
-from mnist_study.pipeline.best_models_study import BestModelsPlan
-from mnist_study.pipeline.experiment import ModelRuns, add_run, run_budgets, save_model_outputs, summarize_runs
-from mnist_study.pipeline.summary import format_accuracy, markdown_table
-from mnist_study.pipeline.training_runs import with_flip_tta
+from mnist_study.study.best_models_study import BestModelsPlan
+from mnist_study.study.experiment import ModelRuns, add_run, run_budgets, save_model_outputs, summarize_runs
+from mnist_study.workflow.artifacts import save_array
+from mnist_study.workflow.reuse import TrainedRun, current_session
+from mnist_study.workflow.training_runs import with_model
 
+FLIP_TTA = "flip_tta"  # the name a run keeps its mirror-image test-time augmentation under
 TARGETS = [  # (dataset, what, target test accuracy, reference)
     ("mnist", "single model, mean over seeds", 0.996, "LeNet-5 with distortions: 99.2 %"),
     ("mnist", "ensemble of the seeds", 0.997, "35-CNN committee (Ciresan et al. 2012): 99.77 %"),
@@ -50,6 +53,29 @@ def final_runs(plan: BestModelsPlan, data, dataset: str, architecture: str, poin
     return final, runs
 
 
+def with_flip_tta(run: TrainedRun, data, test_images) -> TrainedRun:
+    """`run` with test-time augmentation by a mirror image measured: its validation accuracy as is and with each
+    image's probabilities averaged with its mirror's (`extras["flip_tta"]`), and that average on the test images
+    (`extra_test_probabilities["flip_tta"]`), kept with the run so that a rerun reuses them."""
+    if FLIP_TTA in run.extras and FLIP_TTA in run.extra_test_probabilities:
+        return run
+    run = with_model(run)
+    settings = run.settings
+    split = prepare_training_split(data, settings["seed"], input_side(settings["model"]),
+                                   settings["validation_fraction"], settings["train_subset"])
+    model = run.keras_model()
+    as_is = predict_probabilities(model, split.validation_images)
+    mirrored = predict_probabilities(model, np.flip(split.validation_images, axis=2))
+    run.extras[FLIP_TTA] = {"val_accuracy": float(accuracy_score(split.validation_labels, as_is.argmax(axis=1))),
+                            "val_accuracy_flip": float(accuracy_score(split.validation_labels,
+                                                                      (as_is + mirrored).argmax(axis=1)))}
+    test_mirrored = predict_probabilities(model, np.flip(test_images, axis=2))
+    run.extra_test_probabilities[FLIP_TTA] = ((run.test_probabilities + test_mirrored) / 2).astype(np.float32)
+    if (session := current_session()) is not None:
+        session.add(run, cache=True)
+    return run
+
+
 def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | None, ModelRuns, list]:
     """Where a mirror image is the same class: each seed's validation accuracy as is and averaged with its mirror.
     Where the mean gain on validation is positive, the final is tested on the averaged probabilities.
@@ -58,8 +84,8 @@ def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | 
         return None, runs, []
     test_images = prepare_images(data.test_images, input_side(runs.model_name))
     measured = [with_flip_tta(run, data, test_images) for run in runs.trained]
-    as_is = [run.flip_tta["val_accuracy"] for run in measured]
-    flipped = [run.flip_tta["val_accuracy_flip"] for run in measured]
+    as_is = [run.extras[FLIP_TTA]["val_accuracy"] for run in measured]
+    flipped = [run.extras[FLIP_TTA]["val_accuracy_flip"] for run in measured]
     gain = float(np.mean(np.subtract(flipped, as_is)))
     record = {"seeds": [run.seed for run in measured], "val_accuracy": as_is, "val_accuracy_flip": flipped,
               "val_gain": gain, "applied": gain > 0,
@@ -68,17 +94,8 @@ def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | 
         return record, runs, measured
     averaged = None
     for run in measured:
-        averaged = add_run(averaged, replace(run, test_probabilities=run.test_probabilities_flip), data)
+        averaged = add_run(averaged, replace(run, test_probabilities=run.extra_test_probabilities[FLIP_TTA]), data)
     return record, averaged, measured
-
-
-def tta_sentence(record: dict | None) -> str:
-    """What averaging with the mirror image did on validation, and so what the test set gets; "" where unmeasured."""
-    if record is None:
-        return ""
-    use = "averaged with theirs" if record["applied"] else "used as they are"
-    return (f" Averaging with the mirror image changes validation accuracy by {100 * record['val_gain']:+.2f} "
-            f"points, so the test images are {use}.")
 
 
 def ensemble_of(labels: np.ndarray, runs: ModelRuns) -> tuple[dict, np.ndarray]:
@@ -138,8 +155,9 @@ def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRun
     summary["artifacts"] = save_model_outputs(runs, dataset, results_dir, name=final["model"])
     if measured:  # the final's probabilities are one of the two; the other is saved beside them
         applied = summary.get("test_time_augmentation", {}).get("applied", False)
-        key, stem = ("test_probabilities", "as_is") if applied else ("test_probabilities_flip", "flip_tta")
-        save_array(np.stack([getattr(run, key) for run in measured]).astype(np.float32),
+        other = [run.test_probabilities if applied else run.extra_test_probabilities[FLIP_TTA] for run in measured]
+        stem = "as_is" if applied else "flip_tta"
+        save_array(np.stack(other).astype(np.float32),
                    Path(results_dir, "probabilities", f"{dataset}_{final['model']}_{stem}.npy"))
     ensemble["predictions"] = save_array(ensemble_predictions, Path(results_dir, "predictions",
                                                                     f"{dataset}_{final['model']}_ensemble.npy")).name
@@ -151,13 +169,3 @@ def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRun
 
 def summarize_final(runs: ModelRuns, dataset: str) -> dict:
     return {**summarize_runs(runs), "dataset": dataset}
-
-
-def comparisons_table(rows: list[dict], baseline: str) -> str:
-    return markdown_table(
-        ["arm", "runs", "test accuracy %", "gain over plain (pp)", "only arm right", f"only {baseline} right", "p",
-         "p (BH)"],
-        [[row["arm"], row["runs"], format_accuracy(row["test_accuracy_mean"], row["test_accuracy_std"]),
-          f"{row['gain_over_plain'] * 100:+.2f}", row["mcnemar_vs_baseline"]["only_a_correct"],
-          row["mcnemar_vs_baseline"]["only_b_correct"], f"{row['mcnemar_vs_baseline']['p_value']:.2g}",
-          f"{row['mcnemar_vs_baseline']['p_value_bh']:.2g}"] for row in rows])

@@ -124,16 +124,3 @@ def search_recipe(model_name: str, data: Dataset, base: TrainingRecipe, *, seed:
 def searched_recipe(base: TrainingRecipe, search: dict, epochs: int) -> TrainingRecipe:
     """`base` (epochs, precision...) trained by the search's winner, warmup-stable-decay over `epochs`."""
     return replace(base, epochs=epochs, lr_schedule="wsd", early_stopping_patience=None, **search["winner"])
-
-
-def search_markdown(search: dict) -> str:
-    """What the search did and chose, in two sentences, from its numbers."""
-    pruned = sum(row["pruned"] for row in search["trials"])
-    winner = search["winner"]
-    rate = f"peak rate {winner['learning_rate']:.3g}, weight decay {winner['weight_decay']:.3g}"
-    return (f"{len(search['trials'])} trials of {search['model']} ({search['epochs']} epochs each at most, seed "
-            f"{search['seed']}): {pruned} stopped early by the pruner; {search['epochs_trained']} epochs in "
-            f"{search['train_time_s']:.0f} s of training. Validation chooses trial {search['winner_trial']}: "
-            f"**{winner['optimizer']}**, {rate}, label smoothing {winner['label_smoothing']}, "
-            f"{winner['warmup_epochs']} warm-up epoch(s), batch {winner['batch_size']} "
-            f"({100 * search['winner_val_accuracy']:.2f} % on validation).")

@@ -2,9 +2,11 @@
 (its results are stale when one changes), and the training fingerprint of each run (what can change its weights).
 
 A run's training fingerprint covers the source of every module on the path from the data files to the trained
-weights and the test-set probabilities (found from the import graph, starting at `TRAINING_ENTRY_POINTS`),
-`requirements.txt`, the dataset's files, and the run's own settings. Plots, summaries, reports and a notebook's
-analysis are not part of it, so changing them re-runs a notebook without training (pipeline.reuse).
+weights and the test-set probabilities (found from the import graph, starting at `TRAINING_ENTRY_POINTS`) but the
+architectures' module, its own architecture (the model its builder builds, layer by layer, and the builder's source),
+`requirements.txt`, the dataset's files, and the run's own settings. So adding an architecture, or changing
+another one, retrains nothing. Plots, summaries, reports and a notebook's
+analysis are not part of it, so changing them re-runs a notebook without training (workflow.reuse).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import inspect
 import json
 from pathlib import Path
 
@@ -70,7 +73,7 @@ def imported_package_modules(source: str, importer: str = "") -> set[str]:
             else:
                 continue
             base = ".".join(parts)
-            for alias in node.names:  # `from mnist_study.pipeline import plots`: a module, or a name defined in one
+            for alias in node.names:  # `from mnist_study.reports import plots`: a module, or a name defined in one
                 submodule = f"{base}.{alias.name}" if base else alias.name
                 names.add(submodule if module_path(submodule) is not None else base)
     return {name for name in names if module_path(name) is not None}
@@ -197,9 +200,15 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# Not digested whole: each run digests its own architecture (architecture_fingerprint) instead.
+ARCHITECTURES_MODULE = "core.models"
+
+
 def training_code_fingerprint(roots: list[str] | None = None) -> str:
-    """One digest of the training code (or of `roots` and what they import) and the pinned packages."""
-    digests = sorted(code_digest(module_path(name).read_text()) for name in training_modules(roots))
+    """One digest of the training code (or of `roots` and what they import) but the architectures, and the pinned
+    packages."""
+    digests = sorted(code_digest(module_path(name).read_text()) for name in training_modules(roots)
+                     if name != ARCHITECTURES_MODULE)
     parts = {"modules": digests, "requirements": sha256_file(PROJECT_ROOT / "requirements.txt")}
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
@@ -220,9 +229,48 @@ def run_settings(model_name: str, dataset: str, recipe, seed: int, validation_fr
             "seed": seed, "recipe": recipe.as_dict()}
 
 
+def _without_layer_names(config, names: dict[str, str]):
+    """`config` with every layer and model name replaced by its position: Keras numbers unnamed layers by how many
+    were built before in the process ("conv2d_7"), which says nothing about the architecture."""
+    if isinstance(config, dict):
+        return {key: _without_layer_names(value, names) for key, value in config.items()}
+    if isinstance(config, list | tuple):
+        return [_without_layer_names(value, names) for value in config]
+    return names.get(config, config) if isinstance(config, str) else config
+
+
+@functools.cache
+def _architecture_fingerprint(model_name: str, model_kwargs_json: str, num_classes: int) -> str:
+    import keras
+
+    from mnist_study.core.models import MODEL_BUILDERS, build_model, check_model_name
+
+    check_model_name(model_name)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # the recipe's precision is in the run's settings
+    try:
+        model = build_model(model_name, num_classes=num_classes, **json.loads(model_kwargs_json))
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    config = model.get_config()
+    names = {name: f"layer {index}" for index, name in
+             enumerate([model.name, *(layer["name"] for layer in config["layers"])])}
+    parts = {"builder": code_digest(inspect.getsource(MODEL_BUILDERS[model_name])),
+             "model": _without_layer_names(config, names)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def architecture_fingerprint(model_name: str, model_kwargs: dict | None = None, num_classes: int = 10) -> str:
+    """What a run's architecture is: Keras's layer-by-layer configuration of the model its builder builds (with the
+    initializers and regularizers, names aside) and the builder's own source."""
+    return _architecture_fingerprint(model_name, json.dumps(model_kwargs or {}, sort_keys=True), num_classes)
+
+
 def training_fingerprint(settings: dict, code: str | None = None) -> str:
-    """The run's fingerprint: its settings, the training code and its dataset's files."""
+    """The run's fingerprint: its settings, the training code, its architecture and its dataset's files."""
     parts = {"settings": settings, "code": code or training_code_fingerprint(),
+             "architecture": architecture_fingerprint(settings["model"], settings["model_kwargs"],
+                                                      settings["num_classes"]),
              "data": data_fingerprint(settings["dataset"])}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -243,9 +291,11 @@ def _input_digest(value) -> object:
     return value
 
 
-def computation_fingerprint(modules: list[str], inputs: dict) -> str:
+def computation_fingerprint(modules: list[str], inputs: dict, architectures: list[str] = ()) -> str:
     """The fingerprint of a computation other than a training run (a fine-tuning study): the code of `modules`
-    and what they import, the pinned packages, and its inputs."""
+    and what they import but the architectures, the pinned packages, the `architectures` it builds, and its
+    inputs."""
     parts = {"code": training_code_fingerprint(modules),
+             "architectures": [architecture_fingerprint(name) for name in architectures],
              "inputs": {name: _input_digest(value) for name, value in sorted(inputs.items())}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

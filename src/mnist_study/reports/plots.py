@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -11,21 +10,16 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from mnist_study.core.distributed import is_chief
+from mnist_study.figure_style import styled
+from mnist_study.workflow.artifacts import write_atomically
 
 HISTORY_PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
     """Write a PNG at 150 dpi with no version/time metadata (same bytes on re-run), atomically."""
-    path = Path(path)
-    if not is_chief():  # in a multi-worker run only the chief writes results
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, dpi=150, format="png", bbox_inches="tight", metadata={"Software": None})
-    os.replace(temporary, path)
-    return path
+    return write_atomically(path, lambda temporary: figure.savefig(
+        temporary, dpi=150, format="png", bbox_inches="tight", metadata={"Software": None}))
 
 
 def _image_grid(count: int, columns: int, cell: float = 1.4) -> tuple[Figure, np.ndarray]:
@@ -36,6 +30,7 @@ def _image_grid(count: int, columns: int, cell: float = 1.4) -> tuple[Figure, np
     return figure, axes.flat
 
 
+@styled
 def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str,
                 columns: int = 10) -> Figure:
     """Images with their labels, one per cell."""
@@ -47,6 +42,7 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: list[str], 
     return figure
 
 
+@styled
 def mean_images(images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> Figure:
     """The pixel-wise mean image of every class."""
     figure, axes = _image_grid(len(class_names), len(class_names))
@@ -57,6 +53,7 @@ def mean_images(images: np.ndarray, labels: np.ndarray, class_names: list[str], 
     return figure
 
 
+@styled
 def class_distribution(label_sets: dict[str, np.ndarray], class_names: list[str], title: str) -> Figure:
     """Count of each class, one group of bars per class and one bar per split."""
     figure, axis = plt.subplots(figsize=(9, 3.5))
@@ -72,6 +69,7 @@ def class_distribution(label_sets: dict[str, np.ndarray], class_names: list[str]
     return figure
 
 
+@styled
 def pixel_histogram(image_sets: dict[str, np.ndarray], title: str) -> Figure:
     """Distribution of pixel intensities per split (log scale: most pixels are background)."""
     figure, axis = plt.subplots(figsize=(7, 3.5))
@@ -85,6 +83,7 @@ def pixel_histogram(image_sets: dict[str, np.ndarray], title: str) -> Figure:
     return figure
 
 
+@styled
 def training_curves(histories: dict[str, dict[str, list[float]]], title: str) -> Figure:
     """Loss and accuracy per epoch; solid = training, dashed = validation, one colour per run."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -103,6 +102,7 @@ def training_curves(histories: dict[str, dict[str, list[float]]], title: str) ->
     return figure
 
 
+@styled
 def confusion_heatmaps(counts: np.ndarray, normalized: np.ndarray, class_names: list[str], title: str) -> Figure:
     """Confusion matrix as counts and row-normalized (recall per true class)."""
     figure, axes = plt.subplots(1, 2, figsize=(14, 5.5))
@@ -118,6 +118,7 @@ def confusion_heatmaps(counts: np.ndarray, normalized: np.ndarray, class_names: 
     return figure
 
 
+@styled
 def prediction_grid(images: np.ndarray, true_labels: np.ndarray, probabilities: np.ndarray,
                     class_names: list[str], title: str, columns: int = 8) -> Figure:
     """Examples with true label, prediction and its confidence (red title when wrong)."""
@@ -131,6 +132,7 @@ def prediction_grid(images: np.ndarray, true_labels: np.ndarray, probabilities: 
     return figure
 
 
+@styled
 def confidence_histogram(labels: np.ndarray, probabilities: np.ndarray, title: str) -> Figure:
     """Top-class confidence for correct versus wrong predictions."""
     confidence = probabilities.max(axis=1)
@@ -146,6 +148,7 @@ def confidence_histogram(labels: np.ndarray, probabilities: np.ndarray, title: s
     return figure
 
 
+@styled
 def model_comparison(names: list[str], accuracy_mean: list[float], accuracy_std: list[float | None],
                      parameters: list[int], train_time_s: list[float], title: str) -> Figure:
     """Test accuracy (mean ± std over seeds), parameter count and training time per model."""
@@ -183,6 +186,7 @@ def _draw_reliability(axis, calibration: dict, title: str) -> None:
     axis.legend(loc="upper left")
 
 
+@styled
 def reliability_diagram(calibration: dict, title: str) -> Figure:
     """Accuracy against confidence per bin (from evaluation.expected_calibration_error)."""
     figure, axis = plt.subplots(figsize=(4.5, 4.5))
@@ -190,6 +194,7 @@ def reliability_diagram(calibration: dict, title: str) -> Figure:
     return figure
 
 
+@styled
 def reliability_before_after(before: dict, after: dict, temperature: float, title: str) -> Figure:
     """Reliability diagrams before and after temperature scaling, side by side."""
     figure, axes = plt.subplots(1, 2, figsize=(9, 4.5))
@@ -199,6 +204,7 @@ def reliability_before_after(before: dict, after: dict, temperature: float, titl
     return figure
 
 
+@styled
 def line_chart(x: list[float], curves: dict[str, list[float]], xlabel: str, ylabel: str, title: str) -> Figure:
     """One line per named curve over a shared x axis (robustness and accuracy-coverage curves)."""
     figure, axis = plt.subplots(figsize=(7, 4))
@@ -212,6 +218,7 @@ def line_chart(x: list[float], curves: dict[str, list[float]], xlabel: str, ylab
     return figure
 
 
+@styled
 def screen_chart(rows: list[dict], equal_time_s: float, title: str) -> Figure:
     """Validation accuracy against measured training seconds, one line per architecture over its budgets, and the
     equal time at which the screen compares them."""
@@ -235,6 +242,7 @@ def screen_chart(rows: list[dict], equal_time_s: float, title: str) -> Figure:
     return figure
 
 
+@styled
 def pareto_chart(rows: list[dict], front: list[dict], title: str) -> Figure:
     """Test accuracy against training FLOPs (log scale), one panel per dataset, the Pareto front joined."""
     datasets = sorted({row["dataset"] for row in rows})
@@ -259,6 +267,7 @@ def pareto_chart(rows: list[dict], front: list[dict], title: str) -> Figure:
     return figure
 
 
+@styled
 def model_figures(histories: dict, report: dict, images: np.ndarray, labels: np.ndarray,
                   probabilities: np.ndarray, class_names: list[str], title: str,
                   examples: int = 24) -> dict[str, Figure]:

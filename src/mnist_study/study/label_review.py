@@ -23,9 +23,10 @@ from mnist_study.analysis.label_quality import (
 )
 from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import input_side
-from mnist_study.pipeline.best_models import architecture_of
-from mnist_study.pipeline.experiment import ExperimentConfig, config_from_parameters, prepare_split
-from mnist_study.pipeline.reporting import TRAINING_NOTEBOOKS, read_json
+from mnist_study.study.best_models import architecture_of
+from mnist_study.study.experiment import ExperimentConfig, config_from_parameters, prepare_split
+from mnist_study.workflow.notebooks import TRAINING_NOTEBOOKS
+from mnist_study.workflow.provenance import read_json
 
 
 @dataclass(frozen=True)

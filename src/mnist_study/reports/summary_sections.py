@@ -8,17 +8,14 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from mnist_study.analysis.evaluation import mcnemar_exact
-from mnist_study.pipeline.best_models import (
+from mnist_study.reports.study_text import (
     convergence_sentence,
     crossover_markdown,
     percent_against_target,
     screen_choice_sentence,
 )
-from mnist_study.pipeline.summary import collect_rows, format_accuracy, markdown_table
+from mnist_study.reports.summary import collect_rows, format_accuracy, markdown_table
 
-EXPERIMENTS = ["00_data_exploration", "01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist",
-               "05_generalization_robustness_calibration", "06_best_models", "07_interpretability",
-               "08_label_errors_and_new_writers"]
 TARGETS = [  # (model, dataset, target test accuracy, reference)
     ("feedforward", "mnist", 0.980, "seeds report 96.5-97.8 %"),
     ("lenet5", "mnist", 0.990, "LeCun et al. 1998: 99.05 %"),

@@ -13,11 +13,11 @@ from mnist_study.core.data import DATASET_NAMES, Dataset, prepare_images, prepar
 from mnist_study.core.distributed import is_chief
 from mnist_study.core.models import check_model_name, input_side
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.pipeline.artifacts import copy_file_atomically, save_array, save_model_reproducibly
-from mnist_study.pipeline.fingerprints import data_fingerprint
-from mnist_study.pipeline.recipe_search import search_recipe, searched_recipe
-from mnist_study.pipeline.reuse import ReuseSession, TrainedRun
-from mnist_study.pipeline.training_runs import train_budgets_or_reuse, train_or_reuse, with_model
+from mnist_study.study.recipe_search import search_recipe, searched_recipe
+from mnist_study.workflow.artifacts import copy_file_atomically, save_array, save_model_reproducibly
+from mnist_study.workflow.fingerprints import data_fingerprint
+from mnist_study.workflow.reuse import ReuseSession, TrainedRun
+from mnist_study.workflow.training_runs import train_budgets_or_reuse, train_or_reuse, with_model
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def add_run(result: ModelRuns | None, run: TrainedRun, data: Dataset) -> ModelRu
 
 def run_model(model_name: str, data: Dataset, config: ExperimentConfig, model_kwargs: dict | None = None) -> ModelRuns:
     """Train `model_name` once per seed, or reuse a run whose training inputs did not change
-    (mnist_study.pipeline.reuse); each trained model touches the test set once."""
+    (mnist_study.workflow.reuse); each trained model touches the test set once."""
     check_model_name(model_name)
     test_images = prepare_images(data.test_images, input_side(model_name))
     result = None
@@ -181,14 +181,14 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
 
 def search_or_reuse(session: ReuseSession, model_name: str, data: Dataset, config: ExperimentConfig, *,
                     trials: int, epochs: int) -> dict:
-    """The recipe search (pipeline.recipe_search) for `model_name` on the first seed's split: reused from the
+    """The recipe search (study.recipe_search) for `model_name` on the first seed's split: reused from the
     published results or the cache when its code and inputs did not change, else run."""
     inputs = {"model": model_name, "dataset": config.dataset, "data": data_fingerprint(config.dataset),
               "base": config.recipe.as_dict(), "seed": config.seeds[0], "trials": trials, "epochs": epochs,
               "validation_fraction": config.validation_fraction, "train_subset": config.train_subset}
-    return session.computed("recipe_search", ["pipeline.recipe_search"], inputs, partial(
+    return session.computed("recipe_search", ["study.recipe_search"], inputs, partial(
         search_recipe, model_name, data, config.recipe, seed=config.seeds[0], trials=trials, epochs=epochs,
-        validation_fraction=config.validation_fraction, train_subset=config.train_subset))
+        validation_fraction=config.validation_fraction, train_subset=config.train_subset), architectures=[model_name])
 
 
 def with_searched_recipe(config: ExperimentConfig, search: dict) -> ExperimentConfig:

@@ -7,7 +7,7 @@
     python -m mnist_study.run_notebook --retrain 03_cnn_architectures   # train every run, reusing none
     python -m mnist_study.run_notebook 03_cnn_architectures -p strategy multi_worker   # with a parameter
 
-A run whose training inputs did not change is reused, not retrained (mnist_study.pipeline.reuse). When a run stops early
+A run whose training inputs did not change is reused, not retrained (mnist_study.workflow.reuse). When a run stops early
 (Ctrl-C, SIGTERM, a failing notebook), the notebook it stopped in publishes nothing, and results/pending.json
 lists what is still stale; it is emptied when everything is fresh.
 
@@ -26,17 +26,17 @@ import sys
 import time
 from pathlib import Path
 
-from mnist_study.pipeline.fingerprints import PROJECT_ROOT, stale_inputs, training_code_fingerprint
-from mnist_study.pipeline.notebook_execution import (
+from mnist_study.workflow.fingerprints import PROJECT_ROOT, stale_inputs, training_code_fingerprint
+from mnist_study.workflow.notebook_execution import (
     NOTEBOOK_DIR,
-    NOTEBOOKS,
     RESULTS_DIR,
     execute,
     existing_notebooks,
 )
-from mnist_study.pipeline.pending import declaration_problems, pending_entries, read_pending, write_pending
-from mnist_study.pipeline.reporting import read_json
-from mnist_study.pipeline.reuse import CACHE_FOLDER
+from mnist_study.workflow.notebooks import NOTEBOOKS
+from mnist_study.workflow.pending import declaration_problems, pending_entries, read_pending, write_pending
+from mnist_study.workflow.provenance import read_json
+from mnist_study.workflow.reuse import CACHE_FOLDER
 
 
 def parse_parameter(text: str):

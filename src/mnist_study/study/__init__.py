@@ -1,0 +1,1 @@
+"""The study's steps: experiments, the recipe search, the best models, training costs, label review."""
