@@ -75,7 +75,8 @@ def test_every_figure_function_draws_under_the_one_style():
     modules = [plots, few_labels, interpretability, label_quality, benchmark_report]
     drawing = [function for module in modules for name, function in inspect.getmembers(module, inspect.isfunction)
                if function.__module__ == module.__name__ and not name.startswith("_")
-               and any(call in inspect.getsource(inspect.unwrap(function)) for call in ("plt.subplots", "_image_grid("))]
+               and any(call in inspect.getsource(inspect.unwrap(function))
+                       for call in ("plt.subplots", "_image_grid("))]
     assert len(drawing) >= 20  # every one that makes a figure, whether it draws its axes itself or not
     unstyled = [function.__qualname__ for function in drawing if not hasattr(function, "__wrapped__")]
     assert unstyled == []
