@@ -1,5 +1,5 @@
 """The demo used as a newcomer uses it, in headless Chromium driven by Selenium: open the page, draw a digit
-with no tool picked first, press Classify, wait for the answer.
+with no tool picked first, press nothing, and wait for the answer, which comes as the digit is drawn.
 
     .venv/bin/python tests/demo_browser.py docs/demo.png     # the README's screenshot, after the answer came
 
@@ -73,9 +73,8 @@ def chromium(width: int = 1400, height: int = 1000):
         driver.quit()
 
 
-def draw_and_classify(driver, url: str, points=SEVEN, answer_timeout_s: float = 60) -> dict:
-    """Open the page, draw `points` on the canvas at once (no tool picked), press Classify; what the page shows."""
-    from selenium.webdriver.common.action_chains import ActionChains
+def open_page(driver, url: str):
+    """Open the demo and wait for its canvas; the canvas element."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -84,23 +83,51 @@ def draw_and_classify(driver, url: str, points=SEVEN, answer_timeout_s: float = 
     canvas = WebDriverWait(driver, 60).until(
         expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#sketch canvas")))
     time.sleep(1)  # the editor's own start-up, as a person takes a moment before drawing
+    return canvas
+
+
+def draw(driver, canvas, points) -> float:
+    """One stroke through `points` (offsets from the canvas centre); the monotonic time the pen lifted."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
     stroke = ActionChains(driver).move_to_element_with_offset(canvas, *points[0]).click_and_hold()
     for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
         stroke = stroke.move_by_offset(x1 - x0, y1 - y0)
     stroke.release().perform()
-    next(button for button in driver.find_elements(By.TAG_NAME, "button")
-         if button.text.strip() == "Classify the drawing").click()
-    started = time.monotonic()
-    WebDriverWait(driver, answer_timeout_s).until(
-        lambda page: page.find_elements(By.CSS_SELECTOR, "#top-classes .output-class"))
-    seconds = time.monotonic() - started
+    return time.monotonic()
+
+
+def _seen_source(page) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    found = page.find_elements(By.CSS_SELECTOR, "#seen img")
+    return found[0].get_attribute("src") if found else None
+
+
+def wait_for_answer(driver, since: float, previous_seen: str | None = None, timeout_s: float = 60) -> dict:
+    """Wait, pressing nothing, until the page shows a top class and a model input other than `previous_seen`;
+    what it shows, and the seconds from `since` (the pen lifted) to the answer."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(
+        lambda page: page.find_elements(By.CSS_SELECTOR, "#top-classes .output-class")
+        and _seen_source(page) not in (None, previous_seen))
+    seconds = time.monotonic() - since
     images = {name: driver.find_element(By.CSS_SELECTOR, f"#{name} img") for name in ("seen", "grad-cam")}
     WebDriverWait(driver, 30).until(lambda page: all(image.get_attribute("complete") == "true"
                                                      and image.get_property("naturalWidth") > 0
                                                      for image in images.values()))
     return {"top_class": driver.find_element(By.CSS_SELECTOR, "#top-classes .output-class").text.strip(),
             "seconds": seconds, "message": driver.find_element(By.ID, "message").text,
+            "seen_source": _seen_source(driver),
             "images": {name: image.screenshot_as_png for name, image in images.items()}}
+
+
+def draw_and_wait(driver, url: str, points=SEVEN, answer_timeout_s: float = 60) -> dict:
+    """Open the page, draw `points` at once (no tool picked), press nothing; what the page shows."""
+    canvas = open_page(driver, url)
+    return wait_for_answer(driver, draw(driver, canvas, points), timeout_s=answer_timeout_s)
 
 
 def main(argv: list[str]) -> int:
@@ -111,7 +138,7 @@ def main(argv: list[str]) -> int:
         print(f"demo_browser: {MISSING}", file=sys.stderr)
         return 1
     with demo_server(free_port()) as url, chromium() as driver:
-        shown = draw_and_classify(driver, url)
+        shown = draw_and_wait(driver, url)
         time.sleep(0.5)
         driver.save_screenshot(argv[0])
     print(f"{argv[0]}: read as {shown['top_class']} in {shown['seconds']:.1f} s")

@@ -13,7 +13,9 @@ from PIL import Image
 
 from mnist_study.app import demo
 from mnist_study.app.demo import NO_INPUT, classify_drawing, default_model, load_model, predict_image
-from mnist_study.app.predict import DEFAULT_MODEL, MODEL_DIR
+from mnist_study.app.predict import MODEL_DIR, best_model
+
+DEFAULT_MODEL = best_model("mnist")  # notebook 06's final
 
 SERVER_START_TIMEOUT_S = 120
 
@@ -84,13 +86,9 @@ def test_each_model_is_loaded_once():
     assert load_model.cache_info().hits == 1 and load_model.cache_info().misses == 1
 
 
-def test_the_server_answers_over_http(mnist, tmp_path):
-    from gradio_client import Client, handle_file
-
-    digit = tmp_path / "digit.png"
-    Image.fromarray(255 - mnist.test_images[1]).resize((112, 112)).save(digit)  # a 2, dark on white
-    blank = tmp_path / "blank.png"
-    Image.new("L", (64, 64), 255).save(blank)
+@pytest.fixture(scope="module")
+def server_url():
+    """`python -m mnist_study.demo` on a free loopback port, for this module's tests; stopped after them."""
     port = free_local_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
     server = subprocess.Popen([sys.executable, "-m", "mnist_study.demo", "--port", str(port)], env=env,
@@ -105,17 +103,7 @@ def test_the_server_answers_over_http(mnist, tmp_path):
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the demo did not start on port {port}: {server.stderr.read()[-2000:]}")
                 time.sleep(0.5)
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        message, seen, top, cam = client.predict(handle_file(digit), "mnist", DEFAULT_MODEL,
-                                                 api_name="/classify_upload")
-        assert message == "" and top["label"] == "2" and len(top["confidences"]) == 3
-        assert Image.open(seen).size == (demo.DISPLAY_SIDE, demo.DISPLAY_SIDE) and cam is not None
-        message, seen, top, cam = client.predict(handle_file(blank), "mnist", DEFAULT_MODEL,
-                                                 api_name="/classify_upload")
-        assert message.startswith("Cannot classify this image: blank image") and seen is None
-        # After a bad request the app keeps serving.
-        assert client.predict(handle_file(digit), "mnist", DEFAULT_MODEL, api_name="/classify_upload")[2]["label"] \
-            == "2"
+        yield f"http://127.0.0.1:{port}/"
     finally:
         server.terminate()
         try:
@@ -124,3 +112,52 @@ def test_the_server_answers_over_http(mnist, tmp_path):
             server.kill()
             server.wait()
         server.stderr.close()
+
+
+def test_the_server_answers_over_http(mnist, tmp_path, server_url):
+    from gradio_client import Client, handle_file
+
+    digit = tmp_path / "digit.png"
+    Image.fromarray(255 - mnist.test_images[1]).resize((112, 112)).save(digit)  # a 2, dark on white
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    client = Client(server_url, verbose=False)
+    message, seen, top, cam = client.predict(handle_file(digit), "mnist", DEFAULT_MODEL, api_name="/classify_upload")
+    assert message == "" and top["label"] == "2" and len(top["confidences"]) == 3
+    assert Image.open(seen).size == (demo.DISPLAY_SIDE, demo.DISPLAY_SIDE) and cam is not None
+    message, seen, top, cam = client.predict(handle_file(blank), "mnist", DEFAULT_MODEL, api_name="/classify_upload")
+    assert message.startswith("Cannot classify this image: blank image") and seen is None
+    # After a bad request the app keeps serving.
+    assert client.predict(handle_file(digit), "mnist", DEFAULT_MODEL, api_name="/classify_upload")[2]["label"] == "2"
+
+
+CONCURRENT_CLIENTS = 24
+
+
+def test_two_dozen_clients_drawing_at_once_each_get_their_answer(mnist, tmp_path, server_url):
+    """Each client sends its drawing twice in a row, as strokes arrive; every one gets its own digit back, and
+    the server still answers afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    indices = list(range(CONCURRENT_CLIENTS))
+    paths = {}
+    for index in indices:
+        paths[index] = tmp_path / f"drawing{index}.png"
+        _drawing(mnist.test_images[index]).save(paths[index])
+    # What the pure prediction function says of each drawing: the server must say the same to its client.
+    expected = {index: next(iter(predict_image(_drawing(mnist.test_images[index]), "mnist", DEFAULT_MODEL).top))
+                for index in indices}
+    assert len(set(expected.values())) >= 8  # many digits among them: a mix-up between clients would show
+
+    def one_client(index: int) -> list[str]:
+        client = Client(server_url, verbose=False)
+        sketch = {"background": None, "layers": [], "composite": handle_file(paths[index])}
+        return [client.predict(sketch, "mnist", DEFAULT_MODEL, api_name="/classify_drawing")[2]["label"]
+                for _ in range(2)]
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_CLIENTS) as pool:
+        answers = dict(zip(indices, pool.map(one_client, indices), strict=True))
+    assert answers == {index: [expected[index]] * 2 for index in indices}
+    assert one_client(indices[0]) == [expected[indices[0]]] * 2

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_study.app.predict import DEFAULT_MODEL, MODEL_DIR, load_image, main
+from mnist_study.app.predict import MODEL_DIR, best_model, load_image, main
+
+DEFAULT_MODEL = best_model("mnist")  # notebook 06's final
 
 # Test-set digits the committed model classifies correctly in their original form.
 INDICES = [0, 1, 2, 3, 4, 7, 11, 18, 61, 99]
@@ -87,3 +89,16 @@ def test_runs_as_a_module(digit_files):
     completed = subprocess.run([sys.executable, "-m", "mnist_study.predict", path], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-1000:]
     assert completed.stdout.startswith(f"{path}: {digit_files[path]} (")
+
+
+def test_the_default_model_is_the_best_single_model_the_study_saved(tmp_path):
+    final = json.loads((MODEL_DIR.parent / "metrics" / "06_best_models.json").read_text())["results"]
+    for dataset in ("mnist", "fashion_mnist"):
+        assert best_model(dataset) == final[dataset]["final"]["model"]
+        assert (MODEL_DIR / f"{dataset}_{best_model(dataset)}.keras").is_file()
+    # Before 06 has run: the first model saved; with none saved, none.
+    (tmp_path / "models").mkdir()
+    assert best_model("mnist", tmp_path) is None
+    for name in ("lenet5", "cnn_minimal"):
+        (tmp_path / "models" / f"mnist_{name}.keras").write_bytes(b"")
+    assert best_model("mnist", tmp_path) == "cnn_minimal"

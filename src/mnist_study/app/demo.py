@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_study.app.image_input import ImageError, read_image, to_dataset_image
-from mnist_study.app.predict import DEFAULT_MODEL, MODEL_DIR, TOP_K, available_models, classify
+from mnist_study.app.predict import MODEL_DIR, TOP_K, available_models, best_model, classify
 from mnist_study.core.data import DATASETS, prepare_images
 
 # Gradio's Sketchpad opens with no tool selected ("select the draw tool to start"), which loses a newcomer's
@@ -33,7 +33,7 @@ SELECT_BRUSH = """() => {
   select();
 }"""
 DISPLAY_SIDE = 224  # px: the 28x28 input, enlarged 8x without smoothing so its pixels stay visible
-NO_INPUT = "Draw a digit on the canvas, or upload a photo or scan, then press Classify."
+NO_INPUT = "Draw a digit on the canvas (it is read as you draw), or upload a photo or a scan."
 
 
 @dataclass
@@ -59,9 +59,8 @@ def load_model(dataset: str, model_name: str):
 
 
 def default_model(dataset: str) -> str | None:
-    """The model `predict` uses, where it was saved for `dataset`; else the first saved one."""
-    names = available_models(dataset)
-    return DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+    """The model `predict` uses: the best single model the study saved for `dataset` (notebook 06's final)."""
+    return best_model(dataset)
 
 
 def predict_image(image: Image.Image | str | Path | None, dataset: str, model_name: str | None) -> Prediction:
@@ -153,7 +152,7 @@ def build_demo():
                                           brush=gr.Brush(colors=["#000000"], default_size=22, color_mode="fixed"),
                                           layers=False, label="Draw a digit with the mouse or a finger",
                                           elem_id="sketch")
-                    draw_button = gr.Button("Classify the drawing", variant="primary")
+                    draw_button = gr.Button("Classify the drawing")
                 with gr.Tab("Upload"):
                     upload = gr.File(label="A photo or a scan (PNG, JPEG, ...)", file_types=["image"],
                                      type="filepath")
@@ -169,6 +168,10 @@ def build_demo():
         outputs = [message, seen, top, cam]
         dataset.change(models_for, dataset, model_name, api_visibility="private")
         draw_button.click(classify_drawing, [sketch, dataset, model_name], outputs, api_name="classify_drawing")
+        # Read as it is drawn: each change of the canvas classifies it again. "always_last" keeps at most one
+        # pending call per page, the newest drawing, so fast strokes never pile calls up in the queue.
+        sketch.change(classify_drawing, [sketch, dataset, model_name], outputs, trigger_mode="always_last",
+                      show_progress="hidden", api_visibility="private")
         upload_button.click(classify_upload, [upload, dataset, model_name], outputs, api_name="classify_upload")
         upload.upload(classify_upload, [upload, dataset, model_name], outputs, api_visibility="private")
         demo.load(None, js=SELECT_BRUSH)

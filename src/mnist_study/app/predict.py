@@ -1,6 +1,8 @@
 """Classify your own images with a model the study saved.
 
-    python -m mnist_study.predict digit.png [more.jpg ...] [--model cnn_batchnorm] [--dataset mnist] [--json]
+    python -m mnist_study.predict digit.png [more.jpg ...] [--model NAME] [--dataset mnist] [--json]
+
+The default model is the best single model the study saved for the dataset (notebook 06's final).
 
 Each image is brought to the dataset's form by `mnist_study.app.image_input` (the conversion the demo uses
 too). A file that cannot be classified gets one line on stderr; the others are still classified, and the
@@ -21,14 +23,27 @@ from mnist_study.app.image_input import ImageError, load_image
 from mnist_study.core.data import DATASETS, check_dataset_name
 from mnist_study.workflow.fingerprints import PROJECT_ROOT
 
-MODEL_DIR = PROJECT_ROOT / "results" / "models"
-DEFAULT_MODEL = "cnn_batchnorm"  # notebook 03's batch-norm CNN, saved for both datasets (03 and 04)
+RESULTS_DIR = PROJECT_ROOT / "results"
+MODEL_DIR = RESULTS_DIR / "models"
+BEST_MODELS_NOTEBOOK = "06_best_models"  # its metrics name each dataset's final (study.best_models_study.NOTEBOOK)
 TOP_K = 3
 
 
 def available_models(dataset: str, model_dir: Path = MODEL_DIR) -> list[str]:
     prefix = f"{dataset}_"
     return sorted(path.stem[len(prefix):] for path in model_dir.glob(f"{prefix}*.keras"))
+
+
+def best_model(dataset: str, results_dir: Path = RESULTS_DIR) -> str | None:
+    """The best single model the study saved for `dataset`: notebook 06's final, as its metrics name it; else the
+    first model saved for it (before 06 has run); None when there is none."""
+    metrics = results_dir / "metrics" / f"{BEST_MODELS_NOTEBOOK}.json"
+    saved = available_models(dataset, results_dir / "models")
+    if metrics.is_file():
+        final = json.loads(metrics.read_text()).get("results", {}).get(dataset, {}).get("final", {}).get("model")
+        if final in saved:
+            return final
+    return saved[0] if saved else None
 
 
 def classify(model, images: np.ndarray, class_names: list[str], top_k: int = TOP_K) -> list[list[dict]]:
@@ -48,11 +63,17 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", help="PNG or JPEG files (any size, any background)")
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="which kind of images")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"saved model: results/models/<dataset>_<NAME>.keras (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", help="saved model: results/models/<dataset>_<NAME>.keras (default: the "
+                                         "dataset's best single model, notebook 06's final)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args(argv)
     check_dataset_name(args.dataset)
+    if args.model is None:
+        args.model = best_model(args.dataset)
+        if args.model is None:
+            print(f"predict: no model saved for {args.dataset} under {MODEL_DIR}: run `make all` first",
+                  file=sys.stderr)
+            return 2
 
     model_path = MODEL_DIR / f"{args.dataset}_{args.model}.keras"
     if not model_path.is_file():
