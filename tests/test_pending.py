@@ -99,7 +99,7 @@ def test_a_declaration_without_its_pending_mapping_is_refused_by_name(results):
 def test_a_failing_notebook_stops_the_run_and_declares_what_is_stale(results, monkeypatch, capsys):
     ran = []
 
-    def execute(name, results_dir, parameters=None):
+    def execute(name, results_dir, parameters=None, **options):
         ran.append(name)
         error = papermill.PapermillExecutionError(0, 1, "", "ValueError", "epochs: expected a positive integer", [])
         raise error
@@ -109,6 +109,7 @@ def test_a_failing_notebook_stops_the_run_and_declares_what_is_stale(results, mo
     assert ran == ["01_feedforward"]  # 00 is fresh: skipped; the first failure stops the run
     err = capsys.readouterr().err
     assert "stopped in 01_feedforward: failed with ValueError: epochs: expected a positive integer" in err
+    assert f"the kernel's output: {results / '.logs' / '01_feedforward.log'}" in err
     assert "results/ is untouched for 01_feedforward" in err
     assert "still stale (written to results/pending.json): 01_feedforward, 02_lenet5" in err
     assert list(read_pending(results)) == existing_notebooks()[1:]
@@ -117,7 +118,7 @@ def test_a_failing_notebook_stops_the_run_and_declares_what_is_stale(results, mo
 
 
 def test_an_interrupt_ends_with_a_few_lines_and_status_130(results, monkeypatch, capsys):
-    def execute(name, results_dir, parameters=None):
+    def execute(name, results_dir, parameters=None, **options):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_notebook, "execute", execute)
@@ -127,7 +128,7 @@ def test_an_interrupt_ends_with_a_few_lines_and_status_130(results, monkeypatch,
 
 
 def test_sigterm_ends_with_status_143_and_quiets_the_kernel_client_tasks_it_leaves(results, monkeypatch, capsys):
-    def execute(name, results_dir, parameters=None):
+    def execute(name, results_dir, parameters=None, **options):
         raise run_notebook.Stopped("terminated (SIGTERM)")
 
     monkeypatch.setattr(run_notebook, "execute", execute)
@@ -144,7 +145,7 @@ def test_progress_names_the_position_and_the_time_left(results, monkeypatch, cap
                "trained_runs": [{"train_time_s": 500.0, "reused_from": None, "training_code": "old code"},
                                 {"train_time_s": 100.0, "reused_from": "published", "training_code": "old code"}]}
     (results / "metrics" / "01_feedforward.json").write_text(json.dumps(metrics))
-    monkeypatch.setattr(run_notebook, "execute", lambda name, results_dir, parameters=None: None)
+    monkeypatch.setattr(run_notebook, "execute", lambda name, results_dir, parameters=None, **options: None)
     monkeypatch.setattr(run_notebook, "training_code_fingerprint", lambda: "old code")
     assert run_notebooks(["01_feedforward", "02_lenet5"], results_dir=results) == 0
     out = capsys.readouterr().out
@@ -165,7 +166,7 @@ def test_progress_names_the_position_and_the_time_left(results, monkeypatch, cap
 def test_each_published_notebook_leaves_the_declaration_exact(results, monkeypatch):
     declared_when_started = {}
 
-    def execute(name, results_dir, parameters=None):
+    def execute(name, results_dir, parameters=None, **options):
         declared_when_started[name] = list(read_pending(results_dir))
         if name == "01_feedforward":  # published: fresh metrics
             metrics = {"notebook": name, "provenance": {"commit": None, "wall_time_s": 1.0},
@@ -188,7 +189,7 @@ def test_a_notebook_whose_inputs_changed_while_it_ran_publishes_nothing(tmp_path
                 "src/mnist_study/core/training.py": "the digest at the start"}
     monkeypatch.setattr(notebook_execution, "input_fingerprint", lambda name: at_start)
 
-    def execute_into(name, folder, parameters, kernel_name, shown_results):
+    def execute_into(name, folder, parameters, kernel_name, shown_results, **options):
         (folder / "metrics").mkdir(parents=True)
         (folder / "metrics" / f"{name}.json").write_text("{}")
 

@@ -4,6 +4,7 @@ first training run resumes from the cache."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -83,6 +84,15 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     assert "reused from the published results: trained by 01_feedforward" in (
         project / "results" / "notebooks" / "01_feedforward.ipynb").read_text()
     assert "==> [1/1] 01_feedforward: expected" in done.stdout
+    # A few lines: where it is and what it expects, a bar over the cells (one line, redrawn), what it did.
+    console = (done.stdout + done.stderr).replace("\r", "\n")
+    lines = [line for line in console.splitlines() if line.strip() and "cell/s]" not in line
+             and "?cell/s" not in line and "s/cell]" not in line]
+    assert lines == [lines[0], "    01_feedforward: done in " + lines[1].split("done in ")[1]], lines
+    assert lines[1].endswith("0 run(s) trained, 1 reused; 0 other computation(s) run, 1 reused"), lines
+    assert not [line for line in console.splitlines() if re.match(r"[IWEF]\d{4} ", line) or "Executing Cell" in line]
+    log = (project / "results" / ".logs" / "01_feedforward.log").read_text()
+    assert "reused from the published results" in log  # the kernel's whole output, kept
     second = _metrics(project)
     assert _reused(second) == ["published"]
     assert json.dumps(second["models"]) == json.dumps(first["models"])  # every metric, bit for bit

@@ -228,3 +228,20 @@ def test_budgets_branch_once_reuse_what_was_trained_and_match_a_run_of_that_leng
         np.testing.assert_array_equal(alone.test_probabilities, first[3].test_probabilities)
     finally:
         reuse.close_session()
+
+
+def test_a_hand_run_reads_the_published_results_and_keeps_its_runs_in_its_own_folder(tmp_path, monkeypatch):
+    from mnist_study.workflow import reuse
+
+    monkeypatch.delenv(reuse.PUBLISHED_DIR_VARIABLE, raising=False)
+    try:
+        session = reuse.open_session("02_lenet5", tmp_path / "scratch")  # Jupyter's Run All, say
+        assert session.published_dir == reuse.PUBLISHED_RESULTS == reuse.PROJECT_ROOT / "results"
+        assert session.cache_dir == tmp_path / "scratch" / reuse.CACHE_FOLDER
+        assert session.published  # 02's published runs, reused by their fingerprints
+        monkeypatch.setenv(reuse.PUBLISHED_DIR_VARIABLE, str(tmp_path / "results"))  # the runner's staging run
+        session = reuse.open_session("02_lenet5", tmp_path / "results" / ".staging" / "02_lenet5")
+        assert session.published_dir == tmp_path / "results"
+        assert session.cache_dir == tmp_path / "results" / reuse.CACHE_FOLDER
+    finally:
+        reuse.close_session()

@@ -12,11 +12,12 @@ from pathlib import Path
 from mnist_study.core.distributed import is_chief
 from mnist_study.workflow.fingerprints import PROJECT_ROOT, input_fingerprint, stale_inputs
 from mnist_study.workflow.notebooks import NOTEBOOKS
-from mnist_study.workflow.reuse import PUBLISHED_DIR_VARIABLE
+from mnist_study.workflow.reuse import PUBLISHED_DIR_VARIABLE, PUBLISHED_RESULTS
 
 KERNEL_NAME = "mnist-study"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
-RESULTS_DIR = PROJECT_ROOT / "results"
+RESULTS_DIR = PUBLISHED_RESULTS
+LOG_FOLDER = ".logs"  # under the results folder (git-ignored): each notebook's kernel output, from its last run
 # Per-cell timings and paths change on every run; dropping them keeps re-runs diff-quiet.
 VOLATILE_PAPERMILL_KEYS = ["start_time", "end_time", "duration", "input_path", "output_path", "environment_variables"]
 
@@ -69,11 +70,26 @@ def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_r
 
 
 def render_html(notebook, path: Path) -> None:
+    """The notebook as a web page, each figure with the alt text its output carries (`metadata["image/png"]["alt"]`:
+    its title, figure_style.titles_as_alt_text), which nbconvert's default template leaves out."""
+    import logging
+
+    from bs4 import BeautifulSoup
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(notebook)
+    exporter = HTMLExporter()
+    exporter.log.setLevel(logging.ERROR)  # its "alternative text is missing" is answered below
+    body, _ = exporter.from_notebook_node(notebook)
+    alt_texts = {output.data["image/png"].strip(): output.metadata["image/png"]["alt"]
+                 for cell in notebook.cells for output in cell.get("outputs", [])
+                 if "image/png" in output.get("data", {}) and "alt" in output.get("metadata", {}).get("image/png", {})}
+    page = BeautifulSoup(body, features="html.parser")
+    for image in page.select('img[src^="data:image/png;base64,"]'):
+        alt_text = alt_texts.get(image["src"].split(",", 1)[1].strip())
+        if alt_text:
+            image["alt"] = alt_text
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
+    path.write_text(str(page))
 
 
 def _publish(staging: Path, results_dir: Path, name: str) -> None:
@@ -86,12 +102,18 @@ def _publish(staging: Path, results_dir: Path, name: str) -> None:
     shutil.rmtree(staging)
 
 
+def log_path(name: str, results_dir: Path = RESULTS_DIR) -> Path:
+    """Where the kernel's whole output from notebook `name`'s last run is kept: what it printed, its warnings."""
+    return Path(results_dir) / LOG_FOLDER / f"{name}.log"
+
+
 def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None = None,
-            kernel_name: str = KERNEL_NAME) -> Path:
+            kernel_name: str = KERNEL_NAME, progress: bool = False) -> Path:
     """Run notebook `name` into a staging folder; on success move its outputs into `results_dir`.
 
     The notebook reads the runs it published last time from `results_dir` (mnist_study.workflow.reuse).
     Whatever stops it (an error, Ctrl-C), the staging folder is removed and `results_dir` is left as it was.
+    The kernel's output goes to `log_path(name)`, not to the console; `progress` shows a bar over the cells.
     """
     source = NOTEBOOK_DIR / f"{name}.ipynb"
     if not source.is_file():
@@ -103,7 +125,8 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
         if not is_chief():
             with tempfile.TemporaryDirectory(prefix=f"{name}-worker-") as scratch:
                 print(f"==> {name} (a non-chief worker: results stay with the chief)", flush=True)
-                _execute_into(name, Path(scratch), parameters, kernel_name, shown_results=scratch)
+                _execute_into(name, Path(scratch), parameters, kernel_name, shown_results=scratch,
+                              log=Path(scratch) / f"{name}.log", progress=progress)
             return results_dir / "metrics" / f"{name}.json"
         staging = results_dir / ".staging" / name
         shutil.rmtree(staging, ignore_errors=True)
@@ -111,14 +134,13 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
         inputs_at_start = input_fingerprint(name)
         try:
             _execute_into(name, staging, parameters, kernel_name,
-                          shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR))
+                          shown_results=os.path.relpath(results_dir, NOTEBOOK_DIR), log=log_path(name, results_dir),
+                          progress=progress)
             _check_unchanged(name, inputs_at_start)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         _publish(staging, results_dir, name)
-        # The kernel's own log is kept only where a run failed, for its diagnosis.
-        (staging.parent / f"{name}.kernel.log").unlink(missing_ok=True)
     finally:
         if previous is None:
             os.environ.pop(PUBLISHED_DIR_VARIABLE, None)
@@ -140,7 +162,8 @@ def _check_unchanged(name: str, inputs_at_start: dict[str, str]) -> None:
                             f"published; run it again, and its finished runs are reused")
 
 
-def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name: str, shown_results: str) -> None:
+def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name: str, shown_results: str,
+                  log: Path, progress: bool) -> None:
     import nbformat
     import papermill
 
@@ -148,11 +171,17 @@ def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name:
     executed.parent.mkdir(parents=True)
     # Relative to notebooks/, papermill's working directory, as in an interactive Jupyter session.
     staged_results = os.path.relpath(folder, NOTEBOOK_DIR)
-    papermill.execute_notebook(
-        NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters={"results_dir": staged_results, **(parameters or {})},
-        kernel_name=kernel_name, cwd=NOTEBOOK_DIR, log_output=True, progress_bar=False,
-        kernel_manager_class=_kernel_manager_logging_to(folder.parent / f"{name}.kernel.log"),
-    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")  # this run's output only
+    # The kernel's own stderr (its start-up, TensorFlow's C++ lines) and what the cells print, in one file; the
+    # console gets papermill's bar over the cells.
+    with open(log, "a") as cell_output:
+        papermill.execute_notebook(
+            NOTEBOOK_DIR / f"{name}.ipynb", executed,
+            parameters={"results_dir": staged_results, **(parameters or {})}, kernel_name=kernel_name,
+            cwd=NOTEBOOK_DIR, log_output=False, stdout_file=cell_output, stderr_file=cell_output,
+            progress_bar={"desc": f"    {name}", "unit": "cell", "leave": False, "mininterval": 1.0} if progress
+            else False, kernel_manager_class=_kernel_manager_logging_to(log))
     notebook = nbformat.read(executed, as_version=4)
     strip_volatile_metadata(notebook, staged_results, shown_results)
     nbformat.write(notebook, executed)
@@ -161,13 +190,13 @@ def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name:
 
 def _kernel_manager_logging_to(path: Path):
     """A kernel manager whose kernel writes its own stderr to `path`: its start-up warnings, and the traceback of a
-    cell stopped by Ctrl-C, stay out of the console; what the notebook prints still reaches it (papermill logs it)."""
+    cell stopped by Ctrl-C, stay out of the console."""
     from jupyter_client.manager import AsyncKernelManager
 
     class KernelLoggingToFile(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as log:  # the kernel keeps its own descriptor once started
+            with open(path, "ab") as log:  # the kernel keeps its own descriptor once started
                 return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": log})
 
     return KernelLoggingToFile

@@ -26,6 +26,7 @@ import numpy as np
 from mnist_study.core.distributed import is_chief
 from mnist_study.workflow.fingerprints import (
     PACKAGE_DIR,
+    PROJECT_ROOT,
     array_digest,
     computation_fingerprint,
     sha256_file,
@@ -35,6 +36,7 @@ from mnist_study.workflow.fingerprints import (
 from mnist_study.workflow.provenance import machine, read_json, write_json
 
 CACHE_FOLDER = ".run-cache"
+PUBLISHED_RESULTS = PROJECT_ROOT / "results"  # what `make all` publishes, and a notebook run by hand reads
 # The runner stages a notebook's outputs in a scratch folder and names the folder it publishes to here, so that a
 # notebook run by it reads the runs it published last time.
 PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
@@ -290,12 +292,19 @@ _session: ReuseSession | None = None
 
 
 def open_session(notebook: str, results_dir: str | Path, retrain: bool = False) -> ReuseSession:
-    """Start a notebook's reuse session: runs come from the published results and the local cache unless retrain."""
+    """Start a notebook's reuse session: runs come from the published results and the local cache unless retrain.
+
+    Under the runner, the published results are those it publishes to, and their cache keeps the runs of an
+    interrupted run. Run by hand, the notebook reads the project's published results, so it reuses their runs,
+    and keeps what it trains in a cache under its own `results_dir` (the scratch folder), so that it writes nothing
+    into results/."""
     global _session
     if not isinstance(retrain, bool):
         raise ValueError(f"retrain: expected True or False, got {retrain!r}")
-    published = Path(os.environ.get(PUBLISHED_DIR_VARIABLE) or results_dir)
-    _session = ReuseSession(notebook, published, published / CACHE_FOLDER, retrain=retrain)
+    runner_published = os.environ.get(PUBLISHED_DIR_VARIABLE)
+    published = Path(runner_published) if runner_published else PUBLISHED_RESULTS
+    cache = (published if runner_published else Path(results_dir)) / CACHE_FOLDER
+    _session = ReuseSession(notebook, published, cache, retrain=retrain)
     _session.pin_code_and_commit()
     return _session
 

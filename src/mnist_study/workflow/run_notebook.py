@@ -32,6 +32,7 @@ from mnist_study.workflow.notebook_execution import (
     RESULTS_DIR,
     execute,
     existing_notebooks,
+    log_path,
 )
 from mnist_study.workflow.notebooks import NOTEBOOKS
 from mnist_study.workflow.pending import declaration_problems, pending_entries, read_pending, write_pending
@@ -158,10 +159,13 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
                   + (" and more (notebooks without a last run, or changed since)"
                      if any(estimates[other] is None or other in changed for other in left) else "")
                   + f"; {_minutes(time.monotonic() - started)} so far", flush=True)
-            current = name
-            extra = {"retrain": True} if retrain and _takes_retrain(name) else {}
-            execute(name, results_dir, parameters={**(parameters or {}), **extra})
+            current, notebook_started = name, time.monotonic()
+            execute(name, results_dir, parameters={**_runner_parameters(name, retrain, results_dir),
+                                                   **(parameters or {})}, progress=True)
             current = None
+            metrics = Path(results_dir, "metrics", f"{name}.json")
+            print(f"    {name}: done in {time.monotonic() - notebook_started:.0f} s; "
+                  f"{reuse_summary(read_json(metrics)) if metrics.is_file() else 'it wrote no metrics'}", flush=True)
             # Declared after each notebook, so that committing the ones published so far leaves results/ consistent.
             declare_pending(results_dir)
     except (KeyboardInterrupt, Stopped, Exception) as error:
@@ -174,6 +178,8 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
         _quiet_the_kernel_client()
         still = declare_pending(results_dir)
         print(f"\nstopped in {current}: {reason}", file=sys.stderr)
+        if not interrupted and not isinstance(error, Stopped):  # a failure: where its whole story is
+            print(f"the kernel's output: {_shown(log_path(current, results_dir))}", file=sys.stderr)
         print(f"results/ is untouched for {current}: nothing of this attempt was published; the runs it finished "
               f"are kept in {CACHE_FOLDER}/ under results/ and are reused when it runs again", file=sys.stderr)
         print(f"still stale (written to results/pending.json): {', '.join(still) or 'none'}", file=sys.stderr)
@@ -191,10 +197,39 @@ def _failure_line(error: BaseException) -> str:
     return f"failed with {name}: {value}".splitlines()[0]
 
 
-def _takes_retrain(name: str) -> bool:
+def _runner_parameters(name: str, retrain: bool, results_dir: Path) -> dict:
+    """What the runner tells a notebook that declares the parameter: to retrain, and, where it publishes to the
+    project's results, which README's table to regenerate (a notebook run by hand leaves the README alone)."""
     import papermill
 
-    return "retrain" in papermill.inspect_notebook(NOTEBOOK_DIR / f"{name}.ipynb")
+    declared = papermill.inspect_notebook(NOTEBOOK_DIR / f"{name}.ipynb")
+    given = {"retrain": True} if retrain and "retrain" in declared else {}
+    if "readme_path" in declared and Path(results_dir).resolve() == RESULTS_DIR.resolve():
+        given["readme_path"] = "../README.md"  # relative to notebooks/, where papermill runs it
+    return given
+
+
+def reuse_summary(metrics: dict) -> str:
+    """How many of a notebook's training runs (and other computations) were trained, and how many reused."""
+    runs = metrics.get("trained_runs", [])
+    computations = list(metrics.get("computations", {}).values())
+    if not runs and not computations:
+        return "trains nothing"
+    text = f"{sum(run['reused_from'] is None for run in runs)} run(s) trained, " \
+           f"{sum(run['reused_from'] is not None for run in runs)} reused"
+    if computations:
+        text += f"; {sum(item['reused_from'] is None for item in computations)} other computation(s) run, " \
+                f"{sum(item['reused_from'] is not None for item in computations)} reused"
+    return text
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(PROJECT_ROOT)) if path.resolve().is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA device (the only accelerator the pinned TensorFlow drives)."""
+    return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def check(results_dir: Path = RESULTS_DIR) -> int:
@@ -228,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.parameter and not args.notebooks:
         parser.error("-p/--parameter applies to the notebooks named on the command line; name them")
     parameters = {name: parse_parameter(value) for name, value in args.parameter}
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter in the notebooks
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+    # TensorFlow's C++ chatter stays out of the notebooks; on a machine without a GPU its one error line ("failed
+    # call to cuInit") means nothing, so error lines are shown only where there is a GPU to fail.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2" if gpu_present() else "3"
 
     if args.check:
         return check()
