@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnist_study.analysis.evaluation import classification_report, expected_calibration_error
-from mnist_study.reports import plots
+from mnist_study.reports import analysis_plots, plots
 
 CLASSES = [str(digit) for digit in range(10)]
 
@@ -68,11 +68,11 @@ def test_every_figure_function_draws_under_the_one_style():
 
     import matplotlib.pyplot as plt
 
-    from mnist_study.analysis import few_labels, interpretability, label_quality
+    from mnist_study.analysis import interpretability, label_quality
     from mnist_study.bench import benchmark_report
     from mnist_study.figure_style import STYLE
 
-    modules = [plots, few_labels, interpretability, label_quality, benchmark_report]
+    modules = [plots, analysis_plots, interpretability, label_quality, benchmark_report]
     drawing = [function for module in modules for name, function in inspect.getmembers(module, inspect.isfunction)
                if function.__module__ == module.__name__ and not name.startswith("_")
                and any(call in inspect.getsource(inspect.unwrap(function))

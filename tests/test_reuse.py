@@ -14,7 +14,8 @@ from mnist_study.workflow.fingerprints import (
     training_fingerprint,
     training_modules,
 )
-from mnist_study.workflow.reuse import ReuseSession, TrainedRun
+from mnist_study.workflow.reuse import ReuseSession
+from mnist_study.workflow.trained_run import TrainedRun
 
 SOURCE = '''"""Module docstring."""
 from mnist_study.core.models import build_model

@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 
 from mnist_study.core.data import prepare_images
 from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import build_model
 from mnist_study.core.training import set_seed
-from mnist_study.figure_style import styled
 
 ARMS = ["as is", "fine-tuned", "from scratch"]
 
@@ -119,23 +116,3 @@ def gap_closed(curve: dict, reference_accuracy: float) -> list[float]:
     as_is, tuned = curve["arms"]["as is"]["mean"], curve["arms"]["fine-tuned"]["mean"]
     return [float((after - before) / (reference_accuracy - before)) if reference_accuracy > before else float("nan")
             for before, after in zip(as_is, tuned, strict=True)]
-
-
-@styled
-def few_label_figure(curve: dict, reference_accuracy: float, reference_label: str, title: str) -> Figure:
-    """Held-out accuracy against labelled images per class (log scale): mean and ± std over draws, per arm."""
-    figure, axis = plt.subplots(figsize=(6.5, 4.2))
-    for arm, style in zip(ARMS, ("s--", "o-", "^-"), strict=True):
-        mean = np.asarray(curve["arms"][arm]["mean"]) * 100
-        std = np.asarray([value or 0.0 for value in curve["arms"][arm]["std"]]) * 100
-        axis.errorbar(curve["k"], mean, yerr=std, fmt=style, capsize=3, label=arm)
-    axis.axhline(reference_accuracy * 100, color="grey", linestyle=":", label=reference_label)
-    axis.set_xscale("log")
-    axis.set_xticks(curve["k"], [str(k) for k in curve["k"]])
-    axis.set_xlabel("labelled UCI digits per class (k)")
-    axis.set_ylabel("accuracy on the held-out UCI digits (%)")
-    axis.set_title(title)
-    axis.legend(loc="lower right", fontsize=8)
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    return figure

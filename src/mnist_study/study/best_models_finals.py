@@ -26,7 +26,8 @@ from mnist_study.study.best_models import (
 from mnist_study.study.best_models_study import BestModelsPlan
 from mnist_study.study.experiment import ModelRuns, add_run, run_budgets, save_model_outputs, summarize_runs
 from mnist_study.workflow.artifacts import save_array
-from mnist_study.workflow.reuse import TrainedRun, current_session
+from mnist_study.workflow.reuse import current_session
+from mnist_study.workflow.trained_run import TrainedRun
 from mnist_study.workflow.training_runs import with_model
 
 FLIP_TTA = "flip_tta"  # the name a run keeps its mirror-image test-time augmentation under

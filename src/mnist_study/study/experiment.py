@@ -16,7 +16,8 @@ from mnist_study.core.training import TrainingRecipe
 from mnist_study.study.recipe_search import search_recipe, searched_recipe
 from mnist_study.workflow.artifacts import copy_file_atomically, save_array, save_model_reproducibly
 from mnist_study.workflow.fingerprints import data_fingerprint
-from mnist_study.workflow.reuse import ReuseSession, TrainedRun
+from mnist_study.workflow.reuse import ReuseSession
+from mnist_study.workflow.trained_run import TrainedRun
 from mnist_study.workflow.training_runs import train_budgets_or_reuse, train_or_reuse, with_model
 
 

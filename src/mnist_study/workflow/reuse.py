@@ -17,7 +17,6 @@ import importlib
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from mnist_study.workflow.fingerprints import (
     training_modules,
 )
 from mnist_study.workflow.provenance import machine, read_json, write_json
+from mnist_study.workflow.trained_run import TrainedRun, from_record
 
 CACHE_FOLDER = ".run-cache"
 PUBLISHED_RESULTS = PROJECT_ROOT / "results"  # what `make all` publishes, and a notebook run by hand reads
@@ -42,69 +42,6 @@ PUBLISHED_RESULTS = PROJECT_ROOT / "results"  # what `make all` publishes, and a
 PUBLISHED_DIR_VARIABLE = "MNIST_STUDY_PUBLISHED_RESULTS"
 # Where a reused run or computation was found, as a notebook's log says it.
 REUSED_FROM = {"published": "the published results", "cache": "the local cache"}
-
-
-@dataclass
-class TrainedRun:
-    """One trained model's record: what the notebooks use of a run, whether trained now or reused."""
-
-    fingerprint: str
-    settings: dict
-    history: dict[str, list[float]]  # per-epoch loss, accuracy, val_loss, val_accuracy, learning_rate
-    epochs_run: int
-    best_epoch: int  # 1-based epoch with the lowest validation loss
-    train_time_s: float  # the wall time of model.fit when it was trained
-    parameter_count: int
-    trained: dict  # provenance of the training: notebook, commit, CPU, start time
-    test_probabilities: np.ndarray | None = None  # float32 (n_test, n_classes), where the run was tested
-    model: object | None = None  # the keras.Model, when in memory
-    model_file: Path | None = None  # a saved copy (cache or published), byte for byte what is published
-    reused_from: str | None = None  # None: trained in this execution; else "published" or "cache"
-    digests: dict = field(default_factory=dict)  # test_probabilities and model file SHA-256
-    training_code: str = ""  # training_code_fingerprint() when it was trained (the runner's time estimates)
-    # What a study step measures on the trained model, by the step's name: JSON-able values (validation scores),
-    # and float32 (n_test, n_classes) test probabilities; kept and published with the run, so a rerun reuses them.
-    extras: dict[str, object] = field(default_factory=dict)
-    extra_test_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def model_name(self) -> str:
-        return self.settings["model"]
-
-    @property
-    def seed(self) -> int:
-        return self.settings["seed"]
-
-    def keras_model(self):
-        """The trained model, loaded from its saved copy on first use."""
-        if self.model is None:
-            if self.model_file is None:
-                raise ValueError(f"{self.model_name} seed {self.seed}: no model kept for this run")
-            import keras
-
-            self.model = keras.models.load_model(self.model_file)
-        return self.model
-
-    def record(self) -> dict:
-        """JSON-ready, as published in a notebook's metrics (`trained_runs`)."""
-        return {"fingerprint": self.fingerprint, **self.settings, "parameter_count": self.parameter_count,
-                "epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "train_time_s": self.train_time_s,
-                "history": self.history, "trained": self.trained, "reused_from": self.reused_from,
-                "training_code": self.training_code,
-                "test_probabilities_sha256": self.digests.get("test_probabilities"),
-                "model_sha256": self.digests.get("model"), "extras": self.extras,
-                "extra_test_probabilities_sha256": {name: array_digest(array) for name, array
-                                                    in sorted(self.extra_test_probabilities.items())}}
-
-
-def _from_record(record: dict, reused_from: str) -> TrainedRun:
-    settings = {key: record[key] for key in ("model", "model_kwargs", "num_classes", "dataset",
-                                             "validation_fraction", "train_subset", "seed", "recipe")}
-    digests = {"test_probabilities": record.get("test_probabilities_sha256"), "model": record.get("model_sha256")}
-    return TrainedRun(record["fingerprint"], settings, record["history"], record["epochs_run"], record["best_epoch"],
-                      record["train_time_s"], record["parameter_count"], record["trained"], reused_from=reused_from,
-                      digests={key: value for key, value in digests.items() if value},
-                      training_code=record.get("training_code", ""), extras=dict(record.get("extras", {})))
 
 
 class ReuseSession:
@@ -160,7 +97,7 @@ class ReuseSession:
         record = self.published.get(fingerprint)
         if record is None:
             return None
-        run = _from_record(record, "published")
+        run = from_record(record, "published")
         if digest := run.digests.get("test_probabilities"):
             found = self._probabilities_by_digest().get(digest)
             if found is not None:
@@ -187,7 +124,7 @@ class ReuseSession:
         if folder is None or not (folder / "run.json").is_file():
             return None
         record = read_json(folder / "run.json")
-        run = _from_record(record, "cache")
+        run = from_record(record, "cache")
         if (folder / "model.keras").is_file():
             run.model_file = folder / "model.keras"
         if (folder / "test_probabilities.npy").is_file():

@@ -13,7 +13,8 @@ from mnist_study.workflow.fingerprints import (
     training_code_fingerprint,
     training_fingerprint,
 )
-from mnist_study.workflow.reuse import REUSED_FROM, TrainedRun, current_session, training_provenance
+from mnist_study.workflow.reuse import REUSED_FROM, current_session, training_provenance
+from mnist_study.workflow.trained_run import TrainedRun
 
 
 def _training_code() -> str:
