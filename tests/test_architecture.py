@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mnist_study.workflow.fingerprints import PACKAGE_DIR, PROJECT_ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -32,15 +34,23 @@ def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
     return source
 
 
-def test_the_core_importing_the_reports_is_caught(tmp_path):
-    done = _lint_imports(_copy_with(tmp_path, "core/data.py", "from mnist_study.reports import plots"))
-    assert done.returncode == 1
-    assert "mnist_study.core.data -> mnist_study.reports.plots" in done.stdout
+# An import against the layers, in each direction that matters: what the core, the workflow, the study and the
+# reports must not know.
+AGAINST_THE_LAYERS = [
+    ("core/data.py", "from mnist_study.reports import plots", "mnist_study.core.data -> mnist_study.reports.plots"),
+    ("workflow/reuse.py", "from mnist_study.study import experiment",
+     "mnist_study.workflow.reuse -> mnist_study.study.experiment"),
+    ("study/experiment.py", "from mnist_study.reports import summary",
+     "mnist_study.study.experiment -> mnist_study.reports.summary"),
+    ("reports/summary.py", "from mnist_study.app import predict",
+     "mnist_study.reports.summary -> mnist_study.app.predict"),
+]
 
 
-def test_the_reports_importing_the_app_is_caught(tmp_path):
-    done = _lint_imports(_copy_with(tmp_path, "reports/summary.py", "from mnist_study.app import predict"))
-    assert done.returncode == 1 and "mnist_study.reports.summary -> mnist_study.app.predict" in done.stdout
+@pytest.mark.parametrize(("module", "line", "named"), AGAINST_THE_LAYERS)
+def test_an_import_against_the_layers_is_caught_and_named(tmp_path, module, line, named):
+    done = _lint_imports(_copy_with(tmp_path, module, line))
+    assert done.returncode == 1 and named in done.stdout
 
 
 def test_a_circle_in_the_benchmark_is_caught(tmp_path):
@@ -54,13 +64,3 @@ def test_every_sub_package_says_what_belongs_there():
     for name in packages:
         docstring = (PACKAGE_DIR / name / "__init__.py").read_text().strip()
         assert docstring.startswith('"""') and docstring.endswith('"""') and docstring.count("\n") == 0, name
-
-
-def test_the_study_importing_the_reports_is_caught(tmp_path):
-    done = _lint_imports(_copy_with(tmp_path, "study/experiment.py", "from mnist_study.reports import summary"))
-    assert done.returncode == 1 and "mnist_study.study.experiment -> mnist_study.reports.summary" in done.stdout
-
-
-def test_the_workflow_importing_the_study_is_caught(tmp_path):
-    done = _lint_imports(_copy_with(tmp_path, "workflow/reuse.py", "from mnist_study.study import experiment"))
-    assert done.returncode == 1 and "mnist_study.workflow.reuse -> mnist_study.study.experiment" in done.stdout
