@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -180,8 +181,10 @@ def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name:
             NOTEBOOK_DIR / f"{name}.ipynb", executed,
             parameters={"results_dir": staged_results, **(parameters or {})}, kernel_name=kernel_name,
             cwd=NOTEBOOK_DIR, log_output=False, stdout_file=cell_output, stderr_file=cell_output,
-            progress_bar={"desc": f"    {name}", "unit": "cell", "leave": False, "mininterval": 1.0} if progress
-            else False, kernel_manager_class=_kernel_manager_logging_to(log))
+            # On stdout with the runner's other progress lines: stderr keeps only what went wrong.
+            progress_bar={"desc": f"    {name}", "unit": "cell", "leave": False, "mininterval": 1.0,
+                          "file": sys.stdout} if progress else False,
+            kernel_manager_class=_kernel_manager_logging_to(log))
     notebook = nbformat.read(executed, as_version=4)
     strip_volatile_metadata(notebook, staged_results, shown_results)
     nbformat.write(notebook, executed)
