@@ -377,6 +377,9 @@ def test_executed_notebooks_lose_tensorflow_log_lines_and_random_ids():
             "E0000 00:00:1795249683.690859   21271 cuda_platform.cc:52] failed call to cuInit\n")),
         new_output("stream", name="stderr", text="I0000 00:00:1795247178.787909    9475 cudart_stub.cc:31] no GPU\n"),
         new_output("stream", name="stdout", text="I0000 is not a log line on stdout\n"),
+        new_output("stream", name="stdout", text=(
+            "WARNING:tensorflow:5 out of the last 15 calls to <function TensorFlowTrainer.make_predict_function"
+            ".<locals>.one_step_on_data_distributed at 0x7f8af8d71260> triggered tf.function retracing.\n")),
         new_output("stream", name="stdout", text="cnn_deep: 103,338 parameters"),  # flushed in two parts
         new_output("stream", name="stdout", text="\n"),
     ])

@@ -28,9 +28,12 @@ def existing_notebooks() -> list[str]:
 
 
 # TensorFlow's C++ start-up lines (absl logging: "I0000 00:00:1795... port.cc:153] oneDNN ...") carry a
-# timestamp and a thread id, and are printed whatever TF_CPP_MIN_LOG_LEVEL says; they tell a reader nothing.
+# timestamp and a thread id, and are printed whatever TF_CPP_MIN_LOG_LEVEL says; its Python warnings about
+# retracing name a function by its address ("... at 0x7f8af8d71260> triggered tf.function retracing"). They tell a
+# reader nothing, and would make a re-run that computes the same render another notebook; the log keeps them.
 TENSORFLOW_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*"
-                                 r"|WARNING: All log messages before absl::InitializeLog\(\) is called.*)\n?$")
+                                 r"|WARNING: All log messages before absl::InitializeLog\(\) is called.*"
+                                 r"|WARNING:tensorflow:.*)\n?$")
 
 
 def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_results: str | None = None) -> None:
@@ -57,10 +60,11 @@ def strip_volatile_metadata(notebook, staged_results: str | None = None, shown_r
             cell.id = "injected-parameters"  # papermill gives it a random id on every run
         outputs = []
         for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                kept = [line for line in output.text.splitlines(keepends=True) if not TENSORFLOW_LOG_LINE.match(line)]
-                if not "".join(kept).strip():
-                    continue
+            if output.get("output_type") == "stream":
+                lines = output.text.splitlines(keepends=True)
+                kept = [line for line in lines if not TENSORFLOW_LOG_LINE.match(line)]
+                if len(kept) < len(lines) and not "".join(kept).strip():
+                    continue  # nothing but log lines
                 output.text = "".join(kept)
             outputs.append(output)
         if "outputs" in cell:
