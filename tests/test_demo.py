@@ -12,7 +12,7 @@ from conftest import free_local_port
 from PIL import Image
 
 from mnist_study.app import demo
-from mnist_study.app.demo import NO_INPUT, classify_drawing, default_model, load_model, predict_image
+from mnist_study.app.demo import NO_INPUT, classify_drawing, load_model, predict_image
 from mnist_study.app.predict import MODEL_DIR, best_model
 
 DEFAULT_MODEL = best_model("mnist")  # notebook 06's final
@@ -54,7 +54,7 @@ def test_the_sketchpad_value_is_unpacked_and_shown_enlarged(mnist):
 def test_fashion_items_and_models_without_convolutions(fashion_mnist):
     fashion = fashion_mnist
     image = Image.fromarray(255 - fashion.test_images[0])  # dark item on white, as photographed
-    prediction = predict_image(image, "fashion_mnist", default_model("fashion_mnist"))
+    prediction = predict_image(image, "fashion_mnist", best_model("fashion_mnist"))
     assert next(iter(prediction.top)) == fashion.class_names[fashion.test_labels[0]]
     feedforward = predict_image(image.convert("L"), "mnist", "feedforward")
     assert feedforward.message == "" and feedforward.grad_cam is None  # nothing to inspect

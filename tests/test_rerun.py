@@ -89,7 +89,7 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     lines = [line for line in console.splitlines() if line.strip() and "cell/s]" not in line
              and "?cell/s" not in line and "s/cell]" not in line]
     assert lines == [lines[0], "    01_feedforward: done in " + lines[1].split("done in ")[1]], lines
-    assert lines[1].endswith("0 run(s) trained, 1 reused; 0 other computation(s) run, 1 reused"), lines
+    assert lines[1].endswith("1 training run(s): 0 trained, 1 reused; 1 other computation(s): 0 run, 1 reused"), lines
     assert not [line for line in console.splitlines() if re.match(r"[IWEF]\d{4} ", line) or "Executing Cell" in line]
     log = (project / "results" / ".logs" / "01_feedforward.log").read_text()
     assert "reused from the published results" in log  # the kernel's whole output, kept

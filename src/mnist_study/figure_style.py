@@ -32,8 +32,8 @@ def styled(function: Callable) -> Callable:
 
 def figure_title(figure: Figure) -> str:
     """What a figure shows, in words: its title, else its panels' titles."""
-    if figure._suptitle is not None and figure._suptitle.get_text().strip():
-        return figure._suptitle.get_text().strip()
+    if figure.get_suptitle().strip():
+        return figure.get_suptitle().strip()
     titles = [axis.get_title().strip() for axis in figure.axes if axis.get_title().strip()]
     return "; ".join(titles) or "A figure without a title"
 

@@ -58,11 +58,6 @@ def load_model(dataset: str, model_name: str):
     return keras.models.load_model(path)
 
 
-def default_model(dataset: str) -> str | None:
-    """The model `predict` uses: the best single model the study saved for `dataset` (notebook 06's final)."""
-    return best_model(dataset)
-
-
 def predict_image(image: Image.Image | str | Path | None, dataset: str, model_name: str | None) -> Prediction:
     """Classify a drawing (PIL image) or an uploaded file (path); problems come back as a message, not raised."""
     if image is None:
@@ -136,7 +131,7 @@ def build_demo():
     import gradio as gr
 
     def models_for(dataset: str):
-        return gr.Dropdown(choices=available_models(dataset), value=default_model(dataset))
+        return gr.Dropdown(choices=available_models(dataset), value=best_model(dataset))
 
     with gr.Blocks(title="MNIST study: try a model") as demo:
         gr.Markdown("# Try a model of the MNIST study\nDraw a digit (or a piece of clothing) or upload a photo or a "
@@ -145,7 +140,7 @@ def build_demo():
         with gr.Row():
             with gr.Column():
                 dataset = gr.Radio(sorted(DATASETS), value="mnist", label="Dataset")
-                model_name = gr.Dropdown(choices=available_models("mnist"), value=default_model("mnist"),
+                model_name = gr.Dropdown(choices=available_models("mnist"), value=best_model("mnist"),
                                          label="Model (saved under results/models/)")
                 with gr.Tab("Draw"):
                     sketch = gr.Sketchpad(type="pil", image_mode="RGBA", format="png", canvas_size=(336, 336),

@@ -216,13 +216,20 @@ class ReuseSession:
         return [run.record() for run in self.runs.values()]
 
     def summary(self) -> str:
-        reused = sum(run.reused_from is not None for run in self.runs.values())
-        text = f"{len(self.runs)} training run(s): {len(self.runs) - reused} trained, {reused} reused"
-        if self.computations:
-            again = sum(record["reused_from"] is not None for record in self.computations.values())
-            text += f"; {len(self.computations)} other computation(s): {len(self.computations) - again} run, " \
-                    f"{again} reused"
-        return text
+        return reuse_summary([run.reused_from for run in self.runs.values()],
+                             [record["reused_from"] for record in self.computations.values()])
+
+
+def reuse_summary(runs_reused_from: list[str | None], computations_reused_from: list[str | None]) -> str:
+    """How many training runs (and other computations) were trained and how many reused, from each one's
+    `reused_from` (None: trained here): the kernel's last line, and the runner's line after a notebook."""
+    reused = sum(where is not None for where in runs_reused_from)
+    text = f"{len(runs_reused_from)} training run(s): {len(runs_reused_from) - reused} trained, {reused} reused"
+    if computations_reused_from:
+        again = sum(where is not None for where in computations_reused_from)
+        text += f"; {len(computations_reused_from)} other computation(s): {len(computations_reused_from) - again} " \
+                f"run, {again} reused"
+    return text
 
 
 _session: ReuseSession | None = None

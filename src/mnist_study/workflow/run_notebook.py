@@ -37,7 +37,7 @@ from mnist_study.workflow.notebook_execution import (
 from mnist_study.workflow.notebooks import NOTEBOOKS
 from mnist_study.workflow.pending import declaration_problems, pending_entries, read_pending, write_pending
 from mnist_study.workflow.provenance import read_json
-from mnist_study.workflow.reuse import CACHE_FOLDER
+from mnist_study.workflow.reuse import CACHE_FOLDER, reuse_summary
 
 
 def parse_parameter(text: str):
@@ -165,7 +165,7 @@ def run_notebooks(names: list[str] | None = None, parameters: dict | None = None
             current = None
             metrics = Path(results_dir, "metrics", f"{name}.json")
             print(f"    {name}: done in {time.monotonic() - notebook_started:.0f} s; "
-                  f"{reuse_summary(read_json(metrics)) if metrics.is_file() else 'it wrote no metrics'}", flush=True)
+                  f"{_what_it_trained(read_json(metrics)) if metrics.is_file() else 'it wrote no metrics'}", flush=True)
             # Declared after each notebook, so that committing the ones published so far leaves results/ consistent.
             declare_pending(results_dir)
     except (KeyboardInterrupt, Stopped, Exception) as error:
@@ -209,18 +209,11 @@ def _runner_parameters(name: str, retrain: bool, results_dir: Path) -> dict:
     return given
 
 
-def reuse_summary(metrics: dict) -> str:
-    """How many of a notebook's training runs (and other computations) were trained, and how many reused."""
-    runs = metrics.get("trained_runs", [])
-    computations = list(metrics.get("computations", {}).values())
-    if not runs and not computations:
-        return "trains nothing"
-    text = f"{sum(run['reused_from'] is None for run in runs)} run(s) trained, " \
-           f"{sum(run['reused_from'] is not None for run in runs)} reused"
-    if computations:
-        text += f"; {sum(item['reused_from'] is None for item in computations)} other computation(s) run, " \
-                f"{sum(item['reused_from'] is not None for item in computations)} reused"
-    return text
+def _what_it_trained(metrics: dict) -> str:
+    """The published notebook's runs and computations, trained or reused, as its kernel said them."""
+    runs = [run["reused_from"] for run in metrics.get("trained_runs", [])]
+    computations = [record["reused_from"] for record in metrics.get("computations", {}).values()]
+    return reuse_summary(runs, computations) if runs or computations else "trains nothing"
 
 
 def _shown(path: Path) -> str:
