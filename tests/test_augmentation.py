@@ -11,6 +11,7 @@ from mnist_study.core.augmentation import (
     augment_batch,
     augmented_examples,
     epoch_batches,
+    random_affine,
 )
 from mnist_study.core.training import TrainingRecipe
 
@@ -102,3 +103,23 @@ def test_unknown_augmentation_is_refused(digits):
         augmented_examples(digits, "mixup", seed=0, draws=1)
     with pytest.raises(ValueError, match=r"augmentation: unknown 'rotate'"):
         TrainingRecipe(epochs=1, augmentation="rotate")
+
+
+def test_affine_rotates_and_scales_about_the_centre_each_image_by_its_own_draw(digits):
+    key = tf.constant([3, 4], tf.int64)
+    unchanged = random_affine(tf.constant(digits), key, max_degrees=0.0, scales=(1.0, 1.0)).numpy()
+    np.testing.assert_allclose(unchanged, digits, atol=1e-6)
+    # A bar through the centre, turned by up to a quarter: its ink is kept.
+    bar = np.zeros((1, 28, 28, 1), np.float32)
+    bar[0, 4:24, 13:15] = 1.0
+    turned = random_affine(tf.constant(bar), key, max_degrees=90.0 - 1e-9, scales=(1.0, 1.0)).numpy()
+    assert turned.sum() == pytest.approx(bar.sum(), rel=0.05)
+    # Twice the size: a centred dot covers about four times the pixels.
+    dot = np.zeros((1, 28, 28, 1), np.float32)
+    dot[0, 12:16, 12:16] = 1.0
+    doubled = random_affine(tf.constant(dot), key, max_degrees=0.0, scales=(2.0, 2.0)).numpy()
+    assert doubled.sum() == pytest.approx(4 * dot.sum(), rel=0.1) and doubled[0, 13, 13, 0] == pytest.approx(1.0)
+    first, = augmented_examples(digits, "digits_affine", seed=0, draws=1)
+    again, = augmented_examples(digits, "digits_affine", seed=0, draws=1)
+    assert np.array_equal(first, again) and not np.array_equal(first, digits)
+    assert np.abs(first.sum(axis=(1, 2, 3)) - digits.sum(axis=(1, 2, 3))).max() < 0.35 * digits.sum(axis=(1, 2, 3)).max()

@@ -11,14 +11,14 @@ import numpy as np
 import papermill
 import pytest
 
-from mnist_study.study.recipe_search import SEARCHED_FIELDS
+from mnist_study.study.recipe_search import RECIPE_FIELDS
 from mnist_study.workflow.fingerprints import PROJECT_ROOT, stale_inputs
 from mnist_study.workflow.notebook_execution import NOTEBOOK_DIR, execute
 from mnist_study.workflow.notebooks import NOTEBOOKS
 from mnist_study.workflow.provenance import read_json
 
-# 2 epochs: a warm-up epoch and one to decay; a search of 2 trials of 3 epochs.
-TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 2, "search_epochs": 3}
+# 2 epochs: a warm-up epoch and one to decay; a search of 3 trials of 2 epochs (one rung), confirmed on seed 1.
+TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 3, "confirmation_seeds": [1]}
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
 # 06: three candidates (one slow), a second final seed that the curve did not train, budgets of 1x and 2x.
 TINY_PARAMETERS = {"06_best_models": {"seeds": [0, 1], "curve_seeds": [0], "screen_budgets": [2, 3],
@@ -105,17 +105,21 @@ def test_training_metrics_have_seeds_and_reports(tiny_results):
             for figure in ("curves", "confusion", "misclassified", "correct", "confidence"):
                 assert (tiny_results / "figures" / name / f"{model_name}_{figure}.png").is_file()
         assert metrics["provenance"]["parameters"]["train_subset"] == 300
-        # The recipe was searched on validation: every trial is recorded, the best finished one won, and the
-        # recorded recipe is the winner's, trained warmup-stable-decay.
-        search = metrics["recipe_search"]
-        assert [row["trial"] for row in search["trials"]] == [0, 1] and search["seed"] == 0
-        finished = [row for row in search["trials"] if not row["pruned"]]
-        best = max(finished, key=lambda row: row["best_val_accuracy"])
-        assert search["winner_trial"] == best["trial"] and search["winner_val_accuracy"] == best["best_val_accuracy"]
+        # The recipe was searched on validation: every trial is recorded, its three best were confirmed on another
+        # seed, and the recorded recipe is the confirmed winner's, trained warmup-stable-decay.
+        search, confirmation = metrics["recipe_search"], metrics["recipe_confirmation"]
+        assert [row["trial"] for row in search["trials"]] == [0, 1, 2] and search["seed"] == 0
+        assert search["rungs"] == [2] and all(row["state"] == "complete" for row in search["trials"])
+        assert [row["trial"] for row in confirmation["rows"]] == search["top_rung_trials"]
+        assert confirmation["seeds"] == [1]
+        best = max(confirmation["rows"], key=lambda row: row["val_accuracy_mean"])
+        assert confirmation["best_trial"] == best["trial"]
         recorded = metrics["provenance"]["parameters"]
-        assert {key: recorded[key] for key in SEARCHED_FIELDS} == {key: best[key] for key in SEARCHED_FIELDS}
+        assert {key: recorded[key] for key in RECIPE_FIELDS} == confirmation["winner"]
         assert recorded["lr_schedule"] == "wsd" and recorded["early_stopping_patience"] is None
-        assert metrics["computations"]["recipe_search"]["value"] == search
+        assert metrics["computations"][f"recipe_search_{name}"]["value"] == {
+            key: value for key, value in search.items() if key != "name"}
+        assert (tiny_results / "searches" / f"{name}.db").is_file()
 
 
 def test_summary_builds_table_and_readmes(tiny_results):

@@ -43,8 +43,8 @@ def test_the_papermill_example_runs_as_written(tmp_path):
     output = command.index("scratch/01_feedforward.ipynb")
     command[output] = str(tmp_path / "01_feedforward.ipynb")
     # Tiny, and into this test's folder rather than scratch/: later values of a parameter win.
-    tiny = ["-p", "train_subset", "300", "-p", "epochs", "2", "-p", "search_trials", "1", "-p", "search_epochs",
-            "3", "-p", "results_dir", str(tmp_path)]
+    tiny = ["-p", "train_subset", "300", "-p", "epochs", "2", "-p", "search_trials", "3", "-y",
+            "confirmation_seeds: [1]", "-p", "results_dir", str(tmp_path)]
     done = _run([str(BIN / "papermill"), *command[1:], *tiny])
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics" / "01_feedforward.json").read_text())

@@ -1,53 +1,155 @@
-"""The recipe search: seeded and repeatable, it prunes, its winner is its best finished trial, and it refuses
-bad settings by name."""
+"""The recipe search: successive halving scored after each rung's decay, at least three trials at the top rung,
+seeded and repeatable, resumable from its storage, shared by two processes without losing or repeating a trial;
+the confirmation's choice; bad settings refused by name."""
 
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import optuna
 import pytest
 
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.study.recipe_search import SEARCH_SPACE, check_search, search_recipe, searched_recipe
+from mnist_study.study import recipe_search
+from mnist_study.study.recipe_confirmation import choose_confirmed, paired_standard_error
+from mnist_study.study.recipe_search import (
+    CONFIRMED,
+    SEARCH_SPACE,
+    SearchPlan,
+    open_search,
+    run_search,
+    search_record,
+    search_rungs,
+)
+
+BASE = TrainingRecipe(epochs=9, lr_schedule="wsd")
+PLAN = SearchPlan("feedforward", trials=6, sampler_seed=7, augmentations=["none", "digits"])
+
+
+def _search(mnist, url, plan=PLAN, **kwargs):
+    study = open_search(url, "tiny", plan)
+    run_search(study, plan, "feedforward", mnist, BASE, seed=0, validation_fraction=0.2, train_subset=600, **kwargs)
+    return search_record(study, plan, BASE.epochs, 0)
+
+
+def _without_timing(rows):
+    return [{key: value for key, value in row.items() if key not in ("train_time_s", "worker")} for row in rows]
 
 
 @pytest.fixture(scope="module")
-def search(mnist):
-    return search_recipe("feedforward", mnist, TrainingRecipe(epochs=1), seed=0, trials=6, epochs=3,
-                         validation_fraction=0.2, train_subset=600)
+def search(mnist, tmp_path_factory):
+    kept = []
+    record = _search(mnist, f"sqlite:///{tmp_path_factory.mktemp('search')}/s.db",
+                     keep=lambda recipe, trained, started_at: kept.append((recipe, trained.history)))
+    return record, kept
 
 
-def test_the_winner_is_the_best_finished_trial_and_the_budget_adds_up(search):
-    assert [row["trial"] for row in search["trials"]] == list(range(6))
-    finished = [row for row in search["trials"] if not row["pruned"]]
-    best = max(finished, key=lambda row: row["best_val_accuracy"])
-    assert search["winner_trial"] == best["trial"] and search["winner_val_accuracy"] == best["best_val_accuracy"]
-    assert all(row["epochs_run"] == 3 for row in finished)
-    # Successive halving: a pruned trial stopped at a rung (1 epoch; 3 is the end), and some trial was pruned.
-    assert {row["epochs_run"] for row in search["trials"] if row["pruned"]} <= {1}
-    assert any(row["pruned"] for row in search["trials"])
-    assert search["epochs_trained"] == sum(row["epochs_run"] for row in search["trials"])
-    for row in search["trials"]:
+@pytest.mark.parametrize(("epochs", "rungs"), [(27, [3, 9, 27]), (9, [3, 9]), (18, [6, 18]), (10, [10]), (2, [2])])
+def test_the_rungs_are_thirds_of_the_top_budget(epochs, rungs):
+    assert search_rungs(epochs) == rungs
+
+
+def test_every_trial_is_scored_after_a_decay_and_three_reach_the_top(search):
+    record, kept = search
+    rows = record["trials"]
+    assert record["rungs"] == [3, 9] and len(rows) >= PLAN.trials
+    assert all(row["state"] in ("complete", "pruned") for row in rows)
+    complete = [row for row in rows if row["state"] == "complete"]
+    assert len(complete) >= CONFIRMED and any(row["state"] == "pruned" for row in rows)
+    for row in rows:  # a pruned trial stopped at its first rung: 3 epochs, the last of them its decay
+        assert list(row["val_accuracy_by_rung"]) == (["3", "9"] if row["state"] == "complete" else ["3"])
+        assert row["epochs_trained"] == (9 if row["state"] == "complete" else 3)
         assert row["optimizer"] in SEARCH_SPACE["optimizer"] and row["batch_size"] in SEARCH_SPACE["batch_size"]
+        assert row["augmentation"] in PLAN.augmentations and 0 <= row["dropout_rate"] <= 0.5
         low, high = SEARCH_SPACE["learning_rate"][row["optimizer"]]
         assert low <= row["learning_rate"] <= high
+    # Ranked by the top rung's score, which is the kept run's last validation accuracy (after its decay).
+    scores = [next(row for row in rows if row["trial"] == number)["val_accuracy_by_rung"]["9"]
+              for number in record["top_rung_trials"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == len(complete)
+    assert sorted(history["val_accuracy"][-1] for _, history in kept) == sorted(scores)
+    assert all(recipe.epochs == 9 and recipe.lr_schedule == "wsd" for recipe, _ in kept)
 
 
-def test_the_same_seed_repeats_the_search(search, mnist):
-    again = search_recipe("feedforward", mnist, TrainingRecipe(epochs=1), seed=0, trials=6, epochs=3,
-                          validation_fraction=0.2, train_subset=600)
-    strip = [{key: value for key, value in row.items() if key != "train_time_s"} for row in search["trials"]]
-    assert [{key: value for key, value in row.items() if key != "train_time_s"} for row in again["trials"]] == strip
-    assert again["winner"] == search["winner"]
+def test_the_same_sampler_seed_repeats_the_search_and_another_does_not(search, mnist, tmp_path):
+    again = _search(mnist, f"sqlite:///{tmp_path}/again.db")
+    assert _without_timing(again["trials"]) == _without_timing(search[0]["trials"])
+    other = _search(mnist, f"sqlite:///{tmp_path}/other.db", SearchPlan("feedforward", 6, 8, ["none", "digits"]))
+    assert [row["learning_rate"] for row in other["trials"]] != [row["learning_rate"] for row in again["trials"]]
 
 
-def test_the_searched_recipe_is_the_winner_trained_warmup_stable_decay(search):
-    recipe = searched_recipe(TrainingRecipe(epochs=3, precision="float32", early_stopping_patience=2), search, 12)
-    assert recipe.epochs == 12 and recipe.lr_schedule == "wsd" and recipe.early_stopping_patience is None
-    assert {key: getattr(recipe, key) for key in search["winner"]} == search["winner"]
+def test_a_finished_search_is_read_not_rerun_and_an_interrupted_one_resumes_as_it_would_have_run(
+        search, mnist, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/resumed.db"
+    _search(mnist, url, SearchPlan("feedforward", 2, 7, ["none", "digits"]))  # stopped after a few trials
+    resumed = _search(mnist, url)
+    assert _without_timing(resumed["trials"]) == _without_timing(search[0]["trials"])
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished search trained again")
+
+    monkeypatch.setattr(recipe_search, "train_budgets", no_training)
+    assert _without_timing(_search(mnist, url)["trials"]) == _without_timing(resumed["trials"])
 
 
-@pytest.mark.parametrize(("trials", "epochs", "message"), [
-    (0, 4, "search_trials: expected a positive integer, got 0"),
-    (3, 2, r"search_epochs: expected at least 3 \(warm-up, stable, decay\), got 2"),
-    (3, True, "search_epochs: expected a positive integer, got True"),
+def test_a_storage_keeps_one_search(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/one.db"
+    open_search(url, "old", PLAN)
+    open_search(url, "new", PLAN)
+    assert [summary.study_name for summary in optuna.get_all_study_summaries(url)] == ["new"]
+    assert "search old was made for other inputs: deleted" in capsys.readouterr().out
+
+
+WORKER = textwrap.dedent("""
+    import sys
+    from mnist_study.core.data import load_dataset
+    from mnist_study.core.training import TrainingRecipe
+    from mnist_study.study.recipe_search import SearchPlan, open_search, run_search
+    plan = SearchPlan("feedforward", trials=8, sampler_seed=3)
+    study = open_search(sys.argv[1], "shared", plan)
+    run_search(study, plan, "feedforward", load_dataset("mnist"), TrainingRecipe(epochs=3, lr_schedule="wsd"),
+               seed=0, validation_fraction=0.2, train_subset=400)
+""")
+
+
+def test_two_processes_share_one_search_without_losing_or_repeating_a_trial(tmp_path):
+    url = f"sqlite:///{tmp_path}/shared.db"
+    open_search(url, "shared", SearchPlan("feedforward", trials=8, sampler_seed=3))  # created before both start
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, url], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    trials = optuna.load_study(study_name="shared", storage=url).get_trials()
+    numbers = [trial.number for trial in trials]
+    assert sorted(numbers) == list(range(len(trials))) and 8 <= len(trials) <= 9  # 9: both started the last one
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials)
+    assert len({trial.user_attrs["worker"] for trial in trials}) == 2  # both worked
+    proposals = [tuple(sorted(trial.params.items())) for trial in trials]
+    assert len(set(proposals)) == len(proposals)  # no recipe ran twice
+
+
+def test_the_confirmation_prefers_the_cheaper_recipe_within_one_paired_standard_error():
+    rows = [{"trial": 4, "val_accuracy_by_seed": [0.9950, 0.9940], "train_time_s": 300.0},
+            {"trial": 9, "val_accuracy_by_seed": [0.9951, 0.9935], "train_time_s": 150.0},
+            {"trial": 1, "val_accuracy_by_seed": [0.9900, 0.9890], "train_time_s": 100.0}]
+    for row, fields in zip(rows, ["a", "b", "c"], strict=True):
+        row.update({key: fields for key in recipe_search.RECIPE_FIELDS})
+    choice = choose_confirmed(rows)
+    assert choice["best_trial"] == 4 and choice["winner_trial"] == 9 and choice["winner"]["optimizer"] == "b"
+    differences = np.subtract([0.9950, 0.9940], [0.9951, 0.9935])
+    assert rows[1]["paired_standard_error"] == pytest.approx(np.std(differences, ddof=1) / np.sqrt(2))
+    assert [row["within_one_standard_error"] for row in rows] == [True, True, False]
+    assert paired_standard_error([0.99], [0.98]) == 0.0
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("feedforward", 0, 1), "search_trials: expected a positive integer, got 0"),
+    (("feedforward", 3, -1), "search_seed: expected a non-negative integer, got -1"),
+    (("feedforward", 3, 1, ["none", "spin"]), "search_augmentations: augmentation: unknown 'spin'"),
+    (("feedforward", 3, 1, []), r"search_augmentations: expected a non-empty list of distinct names, got \[\]"),
+    (("resnet_maxi", 3, 1), "unknown model 'resnet_maxi'"),
 ])
-def test_bad_settings_are_refused(trials, epochs, message):
+def test_bad_settings_are_refused(arguments, message):
     with pytest.raises(ValueError, match=message):
-        check_search(trials, epochs)
+        SearchPlan(*arguments)

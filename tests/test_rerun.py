@@ -17,8 +17,10 @@ from mnist_study.workflow.fingerprints import PROJECT_ROOT
 from mnist_study.workflow.reuse import PUBLISHED_DIR_VARIABLE
 
 pytestmark = pytest.mark.notebook
-# One search trial: the search is cheap, and each seed is one training run.
-TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 1, "search_epochs": 3}
+# Three search trials of 2 epochs (one rung), the three confirmed on seed 1: four training runs, the last (seed 0)
+# the search's own.
+TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 3, "confirmation_seeds": [1]}
+SEARCH = "recipe_search_01_feedforward"
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def _reused(metrics):
 def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(project):
     _run(project, "01_feedforward")
     first = _metrics(project)
-    assert _reused(first) == [None]
+    assert _reused(first) == [None] * 4
     model = project / "results" / "models" / "mnist_feedforward.keras"
     probabilities = project / "results" / "probabilities" / "mnist_feedforward.npy"
     saved = model.read_bytes(), probabilities.read_bytes()
@@ -89,15 +91,15 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     lines = [line for line in console.splitlines() if line.strip() and "cell/s]" not in line
              and "?cell/s" not in line and "s/cell]" not in line]
     assert lines == [lines[0], "    01_feedforward: done in " + lines[1].split("done in ")[1]], lines
-    assert lines[1].endswith("1 training run(s): 0 trained, 1 reused; 1 other computation(s): 0 run, 1 reused"), lines
+    assert lines[1].endswith("4 training run(s): 0 trained, 4 reused; 1 other computation(s): 0 run, 1 reused"), lines
     assert not [line for line in console.splitlines() if re.match(r"[IWEF]\d{4} ", line) or "Executing Cell" in line]
     log = (project / "results" / ".logs" / "01_feedforward.log").read_text()
     assert "reused from the published results" in log  # the kernel's whole output, kept
     second = _metrics(project)
-    assert _reused(second) == ["published"]
+    assert _reused(second) == ["published"] * 4
     assert json.dumps(second["models"]) == json.dumps(first["models"])  # every metric, bit for bit
     assert json.dumps(second["recipe_search"]) == json.dumps(first["recipe_search"])
-    assert second["computations"]["recipe_search"]["reused_from"] == "published"
+    assert second["computations"][SEARCH]["reused_from"] == "published"
     # The reused run keeps the provenance of the run that trained it.
     assert second["trained_runs"][0]["trained"] == first["trained_runs"][0]["trained"]
     assert (model.read_bytes(), probabilities.read_bytes()) == saved
@@ -105,17 +107,17 @@ def test_a_plots_change_reruns_without_training_and_a_training_change_retrains(p
     _append(project / "src" / "mnist_study" / "core" / "training.py",
             "\n# a comment only: what the code computes is the same\n")
     _run(project, "01_feedforward")
-    assert _reused(_metrics(project)) == ["published"]
+    assert _reused(_metrics(project)) == ["published"] * 4
 
     _append(project / "src" / "mnist_study" / "core" / "training.py", "\nSTEPS_PER_EXECUTION = 1\n")  # retrains
     _run(project, "01_feedforward")
     third = _metrics(project)
-    assert _reused(third) == [None] and third["trained_runs"][0]["fingerprint"] != first["trained_runs"][0][
+    assert _reused(third) == [None] * 4 and third["trained_runs"][0]["fingerprint"] != first["trained_runs"][0][
         "fingerprint"]
     assert third["models"]["feedforward"]["test_accuracy"] == first["models"]["feedforward"]["test_accuracy"]
 
     _run(project, "01_feedforward", "--retrain")
-    assert _reused(_metrics(project)) == [None]
+    assert _reused(_metrics(project)) == [None] * 4
 
 
 
@@ -138,7 +140,7 @@ def test_a_run_retrains_only_when_its_own_architecture_changes(project):
     models = project.joinpath(*MODELS_MODULE)
     _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
     assert _retrained(_metrics(project)) == {"feedforward": True, "cnn_minimal": True}
-    search = _metrics(project)["computations"]["recipe_search"]["fingerprint"]
+    search = _metrics(project)["computations"][SEARCH]["fingerprint"]
 
     # A new architecture: its builder, registered. Nothing that exists changes, so nothing retrains.
     _append(models, '\n\ndef build_wide(input_shape=DEFAULT_INPUT_SHAPE, num_classes: int = NUM_CLASSES):\n'
@@ -147,7 +149,7 @@ def test_a_run_retrains_only_when_its_own_architecture_changes(project):
                     'MODEL_BUILDERS["wide"] = build_wide\nMODEL_NAMES.append("wide")\n')
     _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
     assert _retrained(_metrics(project)) == {"feedforward": False, "cnn_minimal": False}
-    assert _metrics(project)["computations"]["recipe_search"]["reused_from"] == "published"
+    assert _metrics(project)["computations"][SEARCH]["reused_from"] == "published"
 
     # Another architecture's builder (LeNet-5, not trained here) changes: nothing here retrains.
     _edit(models, 'x = layers.Dense(84, activation="relu")(x)', 'x = layers.Dense(86, activation="relu")(x)')
@@ -160,15 +162,15 @@ def test_a_run_retrains_only_when_its_own_architecture_changes(project):
     _run(project, "01_feedforward", parameters=TWO_ARCHITECTURES)
     metrics = _metrics(project)
     assert _retrained(metrics) == {"feedforward": True, "cnn_minimal": False}
-    assert metrics["computations"]["recipe_search"]["reused_from"] is None
-    assert metrics["computations"]["recipe_search"]["fingerprint"] != search
+    assert metrics["computations"][SEARCH]["reused_from"] is None
+    assert metrics["computations"][SEARCH]["fingerprint"] != search
 
 def _sigint_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt_after_the_first_cached_run(project, parameters, send):
-    """Start 01 in its own process group, `send` it a signal once its first run is in the cache: status, out, err."""
+def _interrupt_after_the_first_cached_run(project, parameters, send, runs=1):
+    """Start 01 in its own process group, `send` it a signal once `runs` runs are in the cache: status, out, err."""
     # SIGINT handled as in a terminal: a shell that starts `make test` in the background (`&`) hands its children
     # SIGINT ignored, and Python keeps that.
     runner = subprocess.Popen(_command(project, "01_feedforward", parameters=parameters), cwd=project,
@@ -177,7 +179,7 @@ def _interrupt_after_the_first_cached_run(project, parameters, send):
     cache = project / "results" / ".run-cache"
     try:
         deadline = time.monotonic() + 600
-        while not list(cache.glob("*/run.json")) and runner.poll() is None and time.monotonic() < deadline:
+        while len(list(cache.glob("*/run.json"))) < runs and runner.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert runner.poll() is None, "the notebook ended before its first run was cached"
         send(runner.pid)
@@ -195,8 +197,9 @@ INTERRUPTIBLE = {**TINY, "seeds": [0, 1], "epochs": 12, "train_subset": 4000, "m
 
 def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished_runs(project):
     # Ctrl-C in a terminal reaches the whole process group: the runner and its kernel.
+    # Two runs cached: the search's first trial has completed its top rung and been recorded.
     status, out, err = _interrupt_after_the_first_cached_run(project, INTERRUPTIBLE,
-                                                             lambda pid: os.killpg(pid, signal.SIGINT))
+                                                             lambda pid: os.killpg(pid, signal.SIGINT), runs=2)
     assert status == 130, err
     assert "stopped in 01_feedforward: interrupted (Ctrl-C)" in err
     assert "Traceback" not in out + err
@@ -206,11 +209,14 @@ def test_an_interrupted_notebook_publishes_nothing_and_resumes_from_its_finished
                                                                    "01_feedforward").exists()
     pending = json.loads((project / "results" / "pending.json").read_text())["pending"]
     assert "01_feedforward" in pending
-    assert len(list((project / "results" / ".run-cache").glob("*/run.json"))) == 1
+    assert len(list((project / "results" / ".run-cache").glob("*/run.json"))) >= 2
+    assert (project / "results" / "searches" / "01_feedforward.db").is_file()  # the search's trials so far
 
     _run(project, "01_feedforward", parameters=INTERRUPTIBLE)
     metrics = _metrics(project)
-    assert [(run["seed"], run["reused_from"]) for run in metrics["trained_runs"]] == [(0, "cache"), (1, None)]
+    # The search resumed from its storage: its first trial was not run again.
+    assert "== trial 0:" not in (project / "results" / ".logs" / "01_feedforward.log").read_text()
+    assert metrics["recipe_search"]["trials"][0]["state"] == "complete"
     assert "01_feedforward" not in json.loads((project / "results" / "pending.json").read_text())["pending"]
 
 

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 
 from mnist_study.core.data import prepare_images, stratified_subset, train_validation_split
+from mnist_study.core.models import build_model
 from mnist_study.core.training import (
     TrainingRecipe,
     build_optimizer,
     learning_rate_schedule,
     train_budgets,
     train_model,
+    with_dropout,
     wsd_rate,
 )
 
@@ -73,6 +75,7 @@ def test_early_stopping_restores_best_epoch(small_split):
     ({"epochs": 1, "optimizer": "adamw", "weight_decay": -1}, r"weight_decay: expected a number >= 0, got -1"),
     ({"epochs": 2, "lr_schedule": "warmup_cosine", "warmup_epochs": 2},
      r"warmup_epochs: expected fewer than epochs \(2\)"),
+    ({"epochs": 1, "dropout_rate": 1.0}, r"dropout_rate: expected None or a value in \[0, 1\), got 1.0"),
 ])
 def test_bad_recipes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -162,3 +165,15 @@ def test_a_budget_branched_from_a_longer_run_is_that_budget_trained_alone(small_
     assert three[:2] == pytest.approx([0.05] * 2) and three[2] < 0.01
     with pytest.raises(ValueError, match="lr_schedule: budgets branch from a 'wsd' run, got 'constant'"):
         train_budgets("cnn_regularized", small_split, TrainingRecipe(epochs=2), [2], seed=0, on_budget=print)
+
+
+def test_the_recipes_dropout_rate_sets_the_architectures_where_it_has_dropout():
+    recipe = TrainingRecipe(epochs=1, dropout_rate=0.1)
+    assert with_dropout("cnn_regularized", recipe, None) == {"dropout_rate": 0.1}
+    assert with_dropout("cnn_minimal", recipe, {"filters": 8}) == {"filters": 8}  # no dropout to set
+    assert with_dropout("feedforward", TrainingRecipe(epochs=1), {"dropout_rate": 0.3}) == {"dropout_rate": 0.3}
+    with pytest.raises(ValueError, match=r"dropout_rate: set both by the recipe \(0.1\) and by model_kwargs \(0.3\)"):
+        with_dropout("feedforward", recipe, {"dropout_rate": 0.3})
+    # cnn_regularized: one rate sets both, the dense layer's twice the convolutions' (the seeds' 0.25 and 0.5).
+    model = build_model("cnn_regularized", **with_dropout("cnn_regularized", recipe, None))
+    assert [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"] == [0.1, 0.1, 0.2]

@@ -1,8 +1,8 @@
 """Seeded training batches: each epoch's order and augmentation a pure function of (seed, epoch).
 
-The transforms are integer shifts (pad and crop), horizontal flips and random erasing (Zhong et al. 2017).
-Integer shifts do the job of the seeds' affine warps (a digit moved by two pixels is still that digit) at a
-fraction of the cost: a gather instead of a per-image interpolation (`make bench` times both).
+The transforms are integer shifts (pad and crop), small rotations and scalings (one bilinear warp per image, the
+distortions Simard et al. 2003 train with, less the elastic ones), horizontal flips and random erasing (Zhong et
+al. 2017). A shift is a gather, not an interpolation: the cheapest transform (`make bench` times them).
 
 Every draw is stateless, keyed by (seed, epoch, batch), so epoch 30 of a run is the same whether the run started
 at epoch 1 or resumed from a checkpoint at epoch 20. That is what lets one warmup-stable-decay run branch into
@@ -15,18 +15,21 @@ import numpy as np
 import tensorflow as tf
 
 # Which transforms each augmentation applies, in order.
-# "digits": shifts only; a flip would turn a 2 into something else and a rotation costs an interpolation.
+# "digits": shifts only; "digits_affine" also rotates and scales a little. A flip would turn a 2 into something else.
 # The clothing ones: a mirrored shirt is still a shirt (an upside-down one is no Fashion-MNIST image), and erasing
 # a patch teaches a net not to lean on one region (a collar, a sole).
 AUGMENTATION_TRANSFORMS: dict[str, tuple[str, ...]] = {
     "none": (),
     "digits": ("shift",),
+    "digits_affine": ("affine", "shift"),
     "flip": ("flip",),
     "clothing": ("flip", "shift"),
     "clothing_erasing": ("flip", "shift", "erase"),
 }
 AUGMENTATIONS = list(AUGMENTATION_TRANSFORMS)
 MAX_SHIFT_PIXELS = 2  # each way: 5x5 = 25 positions of a 28x28 image, padded with its background (0)
+MAX_ROTATION_DEGREES = 10.0  # each way: a 1 leans, a 6 stays a 6 (a 9 is 180 degrees away)
+SCALE_RANGE = (0.9, 1.1)  # a digit a tenth smaller or larger: writers differ that much
 ERASE_PROBABILITY = 0.5  # Zhong et al.'s default
 ERASE_AREA = (0.02, 0.25)  # share of the image a patch covers (their 0.02-0.4, less: a 28x28 item has little room)
 ERASE_ASPECT = (0.3, 3.3)  # the patch's height / width
@@ -50,6 +53,26 @@ def random_shift(images: tf.Tensor, key, max_shift: int = MAX_SHIFT_PIXELS) -> t
     columns = offsets[:, 1:] + tf.range(width)[None, :]
     cropped = tf.gather(padded, rows, axis=1, batch_dims=1)  # (batch, height, width + 2 max, channels)
     return tf.gather(cropped, columns, axis=2, batch_dims=1)
+
+
+def random_affine(images: tf.Tensor, key, max_degrees: float = MAX_ROTATION_DEGREES,
+                  scales: tuple[float, float] = SCALE_RANGE) -> tf.Tensor:
+    """Each image rotated about its centre by its own angle in [-max, max] degrees and scaled by its own factor in
+    `scales`; bilinear, the background (0) fills what comes in from outside."""
+    count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    keys = tf.random.experimental.stateless_split(key, num=2)
+    angle = _uniform(keys[0], (count,), -max_degrees, max_degrees) * (np.pi / 180.0)
+    scale = _uniform(keys[1], (count,), *scales)
+    # The transform maps an output pixel (x, y) to the input pixel it samples: the inverse rotation and scaling
+    # about the centre, as ImageProjectiveTransformV3 takes it (a0, a1, a2, b0, b1, b2, c0, c1).
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+    zeros = tf.zeros_like(cos)
+    transforms = tf.stack([cos, sin, centre_x - cos * centre_x - sin * centre_y,
+                           -sin, cos, centre_y + sin * centre_x - cos * centre_y, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.constant([height, width]),
+        fill_value=tf.constant(0.0, images.dtype), interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
 def random_flip(images: tf.Tensor, key) -> tf.Tensor:
@@ -79,7 +102,7 @@ def random_erase(images: tf.Tensor, key, probability: float = ERASE_PROBABILITY)
     return tf.where(mask[..., None], noise, images)
 
 
-TRANSFORMS = {"shift": random_shift, "flip": random_flip, "erase": random_erase}
+TRANSFORMS = {"shift": random_shift, "affine": random_affine, "flip": random_flip, "erase": random_erase}
 
 
 def augment_batch(images: tf.Tensor, augmentation: str, key) -> tf.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import keras
@@ -76,9 +77,12 @@ def build_cnn_regularized(
     input_shape=DEFAULT_INPUT_SHAPE,
     num_classes: int = NUM_CLASSES,
     dropout_rate: float = 0.25,
-    dense_dropout_rate: float = 0.5,
+    dense_dropout_rate: float | None = None,
 ) -> keras.Model:
-    """Conv(32, 5x5) -> pool -> dropout -> Conv(64, 3x3) -> pool -> dropout -> Dense(128) -> dropout (seeds)."""
+    """Conv(32, 5x5) -> pool -> dropout -> Conv(64, 3x3) -> pool -> dropout -> Dense(128) -> dropout (seeds).
+    The dense dropout is twice the convolutions' (the seeds' 0.25 and 0.5) unless given, so that one rate tunes both."""
+    if dense_dropout_rate is None:
+        dense_dropout_rate = min(2 * dropout_rate, 0.5)
     inputs = keras.Input(shape=input_shape)
     x = layers.Conv2D(32, 5, activation="relu")(inputs)  # 24x24x32
     x = layers.MaxPooling2D()(x)
@@ -221,6 +225,12 @@ def check_model_name(name: str) -> None:
     """Raise ValueError naming the valid choices when `name` is not a known architecture."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
+
+
+def has_dropout(name: str) -> bool:
+    """Whether the architecture's builder takes a `dropout_rate` (a recipe or a search may then set it)."""
+    check_model_name(name)
+    return "dropout_rate" in inspect.signature(MODEL_BUILDERS[name]).parameters
 
 
 def input_side(name: str) -> int:

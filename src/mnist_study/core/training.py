@@ -14,7 +14,7 @@ import tensorflow as tf
 from mnist_study.core.augmentation import check_augmentation, epoch_batches
 from mnist_study.core.data import Split
 from mnist_study.core.distributed import STRATEGIES, distribution_strategy
-from mnist_study.core.models import build_model, check_model_name
+from mnist_study.core.models import build_model, check_model_name, has_dropout
 
 LR_SCHEDULES = ["constant", "cosine", "warmup_cosine", "plateau", "wsd"]
 OPTIMIZERS = ["adam", "adamw", "sgd_nesterov"]
@@ -39,6 +39,7 @@ class TrainingRecipe:
     (1 - sqrt) over the last `decay_fraction` of the epochs; one run then serves several budgets (train_budgets).
     `weight_decay` is decoupled decay (Loshchilov & Hutter 2019), for AdamW and SGD; plain Adam takes none.
     `optimizer` "sgd_nesterov" is SGD with Nesterov momentum 0.9.
+    `dropout_rate`, where set, replaces the architecture's own `dropout_rate` where it has one (a search tunes it).
     """
 
     epochs: int
@@ -54,6 +55,7 @@ class TrainingRecipe:
     precision: str = "float32"
     augmentation: str = "none"
     decay_fraction: float = 0.2
+    dropout_rate: float | None = None
 
     def __post_init__(self):
         _positive_int("epochs", self.epochs)
@@ -86,6 +88,9 @@ class TrainingRecipe:
         if isinstance(self.decay_fraction, bool) or not isinstance(self.decay_fraction, int | float) \
                 or not 0.0 < self.decay_fraction < 1.0:
             raise ValueError(f"decay_fraction: expected a value in (0, 1), got {self.decay_fraction!r}")
+        if self.dropout_rate is not None and (isinstance(self.dropout_rate, bool) or not isinstance(
+                self.dropout_rate, int | float) or not 0.0 <= self.dropout_rate < 1.0):
+            raise ValueError(f"dropout_rate: expected None or a value in [0, 1), got {self.dropout_rate!r}")
         if self.lr_schedule == "wsd":
             if self.early_stopping_patience is not None:
                 raise ValueError("early_stopping_patience: 'wsd' decays to its last epoch; expected None")
@@ -131,6 +136,18 @@ class EpochLogger(keras.callbacks.Callback):
             f"  {time.perf_counter() - self._start:.1f}s",
             flush=True,
         )
+
+
+def with_dropout(model_name: str, recipe: TrainingRecipe, model_kwargs: dict | None) -> dict:
+    """The builder's arguments with the recipe's dropout rate, where the recipe sets one and the architecture has
+    dropout (a recipe searched on one architecture trains its notebook's others, some without dropout)."""
+    model_kwargs = dict(model_kwargs or {})
+    if recipe.dropout_rate is None or not has_dropout(model_name):
+        return model_kwargs
+    if "dropout_rate" in model_kwargs:
+        raise ValueError(f"dropout_rate: set both by the recipe ({recipe.dropout_rate}) and by model_kwargs "
+                         f"({model_kwargs['dropout_rate']}); expected one")
+    return {**model_kwargs, "dropout_rate": recipe.dropout_rate}
 
 
 def _check_split(split: Split) -> None:
@@ -222,6 +239,7 @@ class _Run:
                  num_classes: int, log_prefix: str, extra_callbacks: list | None, total_epochs: int):
         check_model_name(model_name)
         _check_split(split)
+        model_kwargs = with_dropout(model_name, recipe, model_kwargs)
         self.split, self.recipe, self.seed = split, recipe, seed
         distribution = distribution_strategy(recipe.strategy)
         set_seed(seed)  # before building, so initial weights are seeded too

@@ -6,17 +6,33 @@ from mnist_study.reports.summary import format_accuracy, markdown_table
 from mnist_study.study.best_models import ARMS
 
 
-def search_markdown(search: dict) -> str:
-    """What the search did and chose, in two sentences, from its numbers."""
-    pruned = sum(row["pruned"] for row in search["trials"])
-    winner = search["winner"]
-    rate = f"peak rate {winner['learning_rate']:.3g}, weight decay {winner['weight_decay']:.3g}"
-    return (f"{len(search['trials'])} trials of {search['model']} ({search['epochs']} epochs each at most, seed "
-            f"{search['seed']}): {pruned} stopped early by the pruner; {search['epochs_trained']} epochs in "
-            f"{search['train_time_s']:.0f} s of training. Validation chooses trial {search['winner_trial']}: "
-            f"**{winner['optimizer']}**, {rate}, label smoothing {winner['label_smoothing']}, "
-            f"{winner['warmup_epochs']} warm-up epoch(s), batch {winner['batch_size']} "
-            f"({100 * search['winner_val_accuracy']:.2f} % on validation).")
+def _recipe_words(fields: dict) -> str:
+    dropout = "" if fields.get("dropout_rate") is None else f", dropout {fields['dropout_rate']:.2f}"
+    return (f"**{fields['optimizer']}**, peak rate {fields['learning_rate']:.3g}, weight decay "
+            f"{fields['weight_decay']:.3g}, label smoothing {fields['label_smoothing']}{dropout}, augmentation "
+            f"{fields['augmentation']}, {fields['warmup_epochs']} warm-up epoch(s), batch {fields['batch_size']}")
+
+
+def search_markdown(search: dict, confirmation: dict) -> str:
+    """What the search did and what its confirmation chose, from their numbers."""
+    rows = search["trials"]
+    at_top = len(search["top_rung_trials"])
+    rungs = ", ".join(str(epochs) for epochs in search["rungs"])
+    chosen = next(row for row in confirmation["rows"] if row["trial"] == confirmation["winner_trial"])
+    best = next(row for row in confirmation["rows"] if row["trial"] == confirmation["best_trial"])
+    seeds = f"seed{'s' if len(confirmation['seeds']) > 1 else ''} {_joined([str(s) for s in confirmation['seeds']])}"
+    if chosen is best:
+        verdict = f"trial {chosen['trial']} has the best mean"
+    else:
+        verdict = (f"trial {best['trial']} has the best mean ({100 * best['val_accuracy_mean']:.2f} %), and "
+                   f"trial {chosen['trial']} is within one paired standard error of it "
+                   f"({100 * chosen['paired_standard_error']:.2f} pp) and cheaper, so it is chosen")
+    return (f"{len(rows)} trials of {search['model']} on seed {search['seed']}'s split, sampler seed "
+            f"{search['sampler_seed']}, rungs at {rungs} epochs (each scored after its decay): {at_top} reached the "
+            f"top rung; {search['epochs_trained']} epochs in {search['train_time_s']:.0f} s of training. The "
+            f"{len(confirmation['rows'])} best of those were trained again at {confirmation['epochs']} epochs on "
+            f"{seeds}: {verdict}. The recipe: {_recipe_words(confirmation['winner'])} "
+            f"({100 * chosen['val_accuracy_mean']:.2f} % mean validation accuracy on the confirmation seeds).")
 
 
 def _joined(names: list[str]) -> str:

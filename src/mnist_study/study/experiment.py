@@ -13,12 +13,15 @@ from mnist_study.core.data import DATASET_NAMES, Dataset, prepare_images, prepar
 from mnist_study.core.distributed import is_chief
 from mnist_study.core.models import check_model_name, input_side
 from mnist_study.core.training import TrainingRecipe
-from mnist_study.study.recipe_search import search_recipe, searched_recipe
+from mnist_study.study.recipe_confirmation import searched_recipe
+from mnist_study.study.recipe_search import SearchPlan, open_search, run_search, search_record
 from mnist_study.workflow.artifacts import copy_file_atomically, save_array, save_model_reproducibly
-from mnist_study.workflow.fingerprints import data_fingerprint
+from mnist_study.workflow.fingerprints import computation_fingerprint, data_fingerprint
 from mnist_study.workflow.reuse import ReuseSession
 from mnist_study.workflow.trained_run import TrainedRun
-from mnist_study.workflow.training_runs import train_budgets_or_reuse, train_or_reuse, with_model
+from mnist_study.workflow.training_runs import keep_trained_run, train_budgets_or_reuse, train_or_reuse, with_model
+
+SEARCH_MODULES = ["study.recipe_search"]  # the search's code, beside the training code it calls
 
 
 @dataclass(frozen=True)
@@ -180,21 +183,58 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
     return {key: path.name for key, path in paths.items()}
 
 
-def search_or_reuse(session: ReuseSession, model_name: str, data: Dataset, config: ExperimentConfig, *,
-                    trials: int, epochs: int) -> dict:
-    """The recipe search (study.recipe_search) for `model_name` on the first seed's split: reused from the
-    published results or the cache when its code and inputs did not change, else run."""
-    inputs = {"model": model_name, "dataset": config.dataset, "data": data_fingerprint(config.dataset),
-              "base": config.recipe.as_dict(), "seed": config.seeds[0], "trials": trials, "epochs": epochs,
+def search_storage_url(session: ReuseSession, name: str, storage: str | None = None) -> str:
+    """Where search `name` keeps its trials: `storage` (a database URL that several workers share), else a SQLite
+    file in `searches/` beside the session's cache: the published results under the runner (committed with them),
+    the scratch folder by hand, which starts from a copy of the published file so that nothing published changes."""
+    if storage is not None:
+        if not isinstance(storage, str) or "://" not in storage:
+            raise ValueError(f"search_storage: expected None or a database URL such as "
+                             f"'postgresql://user@host/db', got {storage!r}")
+        return storage
+    path = Path(session.cache_dir).parent / "searches" / f"{name}.db"
+    published = Path(session.published_dir) / "searches" / f"{name}.db" if session.published_dir else None
+    if not path.exists() and published is not None and published.is_file() and published != path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        copy_file_atomically(published, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+def search_or_reuse(session: ReuseSession, plan: SearchPlan, data: Dataset, config: ExperimentConfig, *, name: str,
+                    storage: str | None = None) -> dict:
+    """The recipe search (study.recipe_search) on the first seed's split, its top rung `config`'s epochs: reused
+    from the published results or the cache when its code and inputs did not change, else run (or resumed) in its
+    storage. `name` names the storage file."""
+    inputs = {"plan": plan.as_dict(), "dataset": config.dataset, "data": data_fingerprint(config.dataset),
+              "base": config.recipe.as_dict(), "seed": config.seeds[0],
               "validation_fraction": config.validation_fraction, "train_subset": config.train_subset}
-    return session.computed("recipe_search", ["study.recipe_search"], inputs, partial(
-        search_recipe, model_name, data, config.recipe, seed=config.seeds[0], trials=trials, epochs=epochs,
-        validation_fraction=config.validation_fraction, train_subset=config.train_subset), architectures=[model_name])
+    study_name = computation_fingerprint(SEARCH_MODULES, inputs, [plan.model])[:16]
+    url = search_storage_url(session, name, storage)
+
+    def search() -> dict:
+        study = open_search(url, study_name, plan)
+        run_search(study, plan, plan.model, data, config.recipe, seed=config.seeds[0],
+                   validation_fraction=config.validation_fraction, train_subset=config.train_subset,
+                   keep=partial(keep_trained_run, plan.model, data, dataset=config.dataset, seed=config.seeds[0],
+                                validation_fraction=config.validation_fraction, train_subset=config.train_subset))
+        return search_record(study, plan, config.recipe.epochs, config.seeds[0])
+
+    record = session.computed(f"recipe_search_{name}", SEARCH_MODULES, inputs, search, architectures=[plan.model])
+    return {**record, "name": name}
 
 
-def with_searched_recipe(config: ExperimentConfig, search: dict) -> ExperimentConfig:
-    """`config` trained by the search's winner (warmup-stable-decay over its own epochs)."""
-    return replace(config, recipe=searched_recipe(config.recipe, search, config.recipe.epochs))
+def searched_study(session: ReuseSession, search: dict, storage: str | None = None):
+    """The search's Optuna study, read from its storage (for Optuna's figures)."""
+    import optuna
+
+    return optuna.load_study(study_name=search["study_name"],
+                             storage=search_storage_url(session, search["name"], storage))
+
+
+def with_searched_recipe(config: ExperimentConfig, confirmation: dict) -> ExperimentConfig:
+    """`config` trained by the confirmed winner (warmup-stable-decay over its own epochs)."""
+    return replace(config, recipe=searched_recipe(config.recipe, confirmation, config.recipe.epochs))
 
 
 def config_from_parameters(parameters: dict) -> ExperimentConfig:

@@ -54,6 +54,7 @@ class ReuseSession:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.retrain = retrain
         self.runs: dict[str, TrainedRun] = {}  # this execution's, in the order first used
+        self.kept: dict[str, TrainedRun] = {}  # trained here on the side (ReuseSession.keep), by fingerprint
         self.computations: dict[str, dict] = {}  # other trained computations, by name
         self.published: dict[str, dict] = {}
         self.published_computations: dict[str, dict] = {}
@@ -165,7 +166,7 @@ class ReuseSession:
 
     def find(self, fingerprint: str, need_test: bool, need_model: bool) -> TrainedRun | None:
         """A run with this fingerprint that can serve the caller, or None: then it must be trained."""
-        candidates = [self.runs.get(fingerprint)]
+        candidates = [self.runs.get(fingerprint), self.kept.get(fingerprint)]
         if not self.retrain:
             candidates += [self._published_run(fingerprint, need_test, need_model), self._cached_run(fingerprint)]
         for run in candidates:
@@ -176,6 +177,12 @@ class ReuseSession:
                 continue
             return run
         return None
+
+    def keep(self, run: TrainedRun) -> None:
+        """Cache a run trained on the side (a search's trial), not counted among this execution's runs until a
+        notebook step asks for it: then it counts as trained here."""
+        self._store(run)
+        self.kept[run.fingerprint] = run
 
     def add(self, run: TrainedRun, cache: bool) -> None:
         if cache:

@@ -52,7 +52,7 @@ def _found(fingerprint: str, need_test: bool, need_model: bool, log_prefix: str)
     session = current_session()
     run = session.find(fingerprint, need_test, need_model) if session else None
     if run is not None and run.fingerprint not in session.runs:
-        print(f"{log_prefix}{_describe(run)}", flush=True)
+        print(f"{log_prefix}{_describe(run) if run.reused_from else 'trained above, by the search'}", flush=True)
     return run
 
 
@@ -83,6 +83,20 @@ def train_or_reuse(model_name: str, data, *, dataset: str, recipe, seed: int, va
         changed = True
     if (session := current_session()) is not None:
         session.add(run, cache=changed)
+    return run
+
+
+def keep_trained_run(model_name: str, data, recipe, trained, started_at: datetime, *, dataset: str, seed: int,
+                     validation_fraction: float, train_subset: int | None) -> TrainedRun:
+    """Keep a run trained elsewhere (a search's trial at its top rung: the run of `recipe` on `seed`, bit for bit),
+    so that a notebook that trains that recipe on that seed reuses it. `trained`: core.training's TrainingResult."""
+    code = _training_code()
+    settings = run_settings(model_name, dataset, recipe, seed, validation_fraction, train_subset, None,
+                            len(data.class_names))
+    run = _new_run(training_fingerprint(settings, code), settings, trained, started_at, code)
+    if (session := current_session()) is not None:
+        session.keep(run)
+    run.model = None  # saved with the run; the live model trains on
     return run
 
 
