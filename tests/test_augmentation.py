@@ -122,4 +122,5 @@ def test_affine_rotates_and_scales_about_the_centre_each_image_by_its_own_draw(d
     first, = augmented_examples(digits, "digits_affine", seed=0, draws=1)
     again, = augmented_examples(digits, "digits_affine", seed=0, draws=1)
     assert np.array_equal(first, again) and not np.array_equal(first, digits)
-    assert np.abs(first.sum(axis=(1, 2, 3)) - digits.sum(axis=(1, 2, 3))).max() < 0.35 * digits.sum(axis=(1, 2, 3)).max()
+    ink = digits.sum(axis=(1, 2, 3))
+    assert np.abs(first.sum(axis=(1, 2, 3)) - ink).max() < 0.35 * ink.max()  # scaled by 0.9-1.1: ink within ~21 %

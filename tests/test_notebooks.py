@@ -14,16 +14,17 @@ import pytest
 from mnist_study.study.recipe_search import RECIPE_FIELDS
 from mnist_study.workflow.fingerprints import PROJECT_ROOT, stale_inputs
 from mnist_study.workflow.notebook_execution import NOTEBOOK_DIR, execute
-from mnist_study.workflow.notebooks import NOTEBOOKS
+from mnist_study.workflow.notebooks import NOTEBOOK_FILES, NOTEBOOKS
 from mnist_study.workflow.provenance import read_json
 
 # 2 epochs: a warm-up epoch and one to decay; a search of 3 trials of 2 epochs (one rung), confirmed on seed 1.
 TINY = {"seeds": [0], "epochs": 2, "train_subset": 300, "search_trials": 3, "confirmation_seeds": [1]}
 TRAINING = ["01_feedforward", "02_lenet5", "03_cnn_architectures", "04_fashion_mnist"]
-# 06: three candidates (one slow), a second final seed that the curve did not train, budgets of 1x and 2x.
-TINY_PARAMETERS = {"06_best_models": {"seeds": [0, 1], "curve_seeds": [0], "screen_budgets": [2, 3],
-                                      "budget_multiples": [1, 2],
-                                      "candidates": ["cnn_regularized", "fashion_cnn_bn", "resnet_mini"]}}
+# 06, each dataset: three candidates (one slow); per arm a search of 3 trials with rungs at 3 and 9 epochs, confirmed
+# on seed 1; both arms on seeds 0 and 1 at 3 and 9 epochs.
+TINY_06 = {"seeds": [0, 1], "confirmation_seeds": [1], "screen_budgets": [2, 3], "epochs": 9, "search_trials": 3,
+           "candidates": ["cnn_regularized", "fashion_cnn_bn", "resnet_mini"]}
+BEST_MODELS = ["06_best_models_mnist", "06_best_models_fashion_mnist"]
 pytestmark = pytest.mark.notebook
 
 
@@ -37,7 +38,7 @@ def tiny_results(tmp_path_factory):
         "00_data_exploration": {"sample_count": 10},
         "02_lenet5": {**TINY, "inputs_dir": str(results)},
         "05_generalization_robustness_calibration": {"inputs_dir": str(results), "robustness_subset": 200},
-        "06_best_models": {**TINY_PARAMETERS["06_best_models"], "inputs_dir": str(results)},
+        **{name: {**TINY_06, "inputs_dir": str(results)} for name in BEST_MODELS},
         "07_interpretability": {"inputs_dir": str(results), "embedding_points": 300},
         "08_label_errors_and_new_writers": {"inputs_dir": str(results), "k_values": [1, 5], "draws": [0, 1],
                                             "fine_tune_epochs": 2, "scratch_epochs": 2},
@@ -49,8 +50,8 @@ def tiny_results(tmp_path_factory):
 
 
 def test_source_notebooks_are_clean():
-    assert sorted(path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
-    for name in NOTEBOOKS:
+    assert sorted(path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NOTEBOOK_FILES)
+    for name in NOTEBOOK_FILES:
         notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
         assert all(not cell.outputs and cell.execution_count is None for cell in code), name
@@ -124,8 +125,8 @@ def test_training_metrics_have_seeds_and_reports(tiny_results):
 
 def test_summary_builds_table_and_readmes(tiny_results):
     summary = read_json(tiny_results / "metrics" / "09_summary.json")
-    best_models = read_json(tiny_results / "metrics" / "06_best_models.json")["results"]
-    finals = [(name, dataset) for dataset, result in best_models.items() for name in result["models"]]
+    best_models = [read_json(tiny_results / "metrics" / f"{name}.json") for name in BEST_MODELS]
+    finals = [(name, metrics["dataset"]) for metrics in best_models for name in metrics["models"]]
     assert [(row["model"], row["dataset"]) for row in summary["table"]] == [
         (name, "mnist") for name in ("feedforward", "lenet5", "cnn_minimal", "cnn_deep", "cnn_regularized",
                                      "cnn_batchnorm")] + [
@@ -135,7 +136,7 @@ def test_summary_builds_table_and_readmes(tiny_results):
     page = (tiny_results / "README.md").read_text()
     assert "| feedforward | mnist |" in page and "figures/09_summary/comparison.png" in page
     assert "## Beyond the test set" in page and "| cnn_batchnorm |" in page
-    assert "## The best models: does augmentation pay" in page and "| augmented, 2 epochs | 1 |" in page
+    assert "## The best models: does augmentation pay" in page and "| seed | only plain right |" in page
     assert "## Accuracy per unit of compute" in page and "figures/09_summary/pareto.png" in page
     assert len(summary["pareto"]) == len(summary["table"])
     for dataset in ("mnist", "fashion_mnist"):
@@ -149,87 +150,90 @@ def test_summary_builds_table_and_readmes(tiny_results):
     assert "| lenet5 | mnist |" in readme
 
 
-def test_best_models_screen_budget_curve_and_ensembles(tiny_results):
+@pytest.mark.parametrize("name", BEST_MODELS)
+def test_best_models_screen_arms_comparison_and_ensembles(tiny_results, name):
     from mnist_study.core.data import load_dataset
-    from mnist_study.study.best_models import final_point
+    from mnist_study.study.best_models import AUGMENTATION_CANDIDATES, choose_budget, final_arm
 
-    metrics = read_json(tiny_results / "metrics" / "06_best_models.json")
-    for dataset, result in metrics["results"].items():
-        labels = load_dataset(dataset).test_labels
-        # The screen: every candidate at each screen budget; the choice is the best score at equal time.
-        screen = result["screen"]
-        assert [row["architecture"] for row in screen["rows"]] == TINY_PARAMETERS["06_best_models"]["candidates"]
-        assert all([point["epochs"] for point in row["points"]] == [2, 3] for row in screen["rows"])
-        assert screen["equal_time_s"] == max(min(point["train_time_s"] for point in row["points"])
-                                             for row in screen["rows"])
-        best = max(row["val_accuracy_at_equal_time"] for row in screen["rows"])
-        assert screen["best_val_accuracy"] == best
-        assert screen["validation_size"] == 30  # 10 % of the tiny 300-image training subset
-        close = [row for row in screen["rows"] if row["val_accuracy_at_equal_time"] >= best - screen["standard_error"]]
-        assert result["architecture"] == screen["chosen"] == min(
-            close, key=lambda row: row["seconds_per_epoch"])["architecture"]
-        assert (tiny_results / "figures" / "06_best_models" / f"{dataset}_screen.png").is_file()
-        architecture = result["architecture"]
-        curve = result["budget_curve"]
-        assert [(point["arm"], point["epochs"]) for point in curve["points"]] == [
-            ("plain", 2), ("plain", 4), ("augmented", 2), ("augmented", 4)]
-        augmentation = result["augmentation_screen"]
-        assert list(augmentation["val_accuracy"]) == {"mnist": ["digits"],
-                                                      "fashion_mnist": ["clothing", "clothing_erasing"]}[dataset]
-        assert augmentation["chosen"] == max(augmentation["val_accuracy"], key=augmentation["val_accuracy"].get)
-        assert {point["augmentation"] for point in curve["points"] if point["arm"] == "augmented"} == \
-            {augmentation["chosen"]}
-        for gain in curve["gains"]:
-            pair = {point["arm"]: point for point in curve["points"] if point["epochs"] == gain["epochs"]}
-            difference = pair["augmented"]["val_accuracy_mean"] - pair["plain"]["val_accuracy_mean"]
-            assert gain["val_gain"] == pytest.approx(difference)
-        assert "crossover_epochs" in curve and isinstance(curve["plain_plateaued"], bool)
-        # The final recipe: the curve's point with the best validation accuracy, on both seeds (seed 1 trained).
-        point = final_point(curve["points"])
-        final = result["final"]
-        assert (final["arm"], final["epochs"], final["augmentation"]) == (point["arm"], point["epochs"],
-                                                                          point["augmentation"])
-        assert result["recipe"]["epochs"] == point["epochs"] and result["recipe"]["train_subset"] == 300
-        assert result["recipe"]["lr_schedule"] == "wsd" and result["recipe"]["augmentation"] == point["augmentation"]
-        summary = result["final_summary"]
-        assert summary["seeds"] == [0, 1]
-        # Mirror-image averaging: measured on validation for clothing only, applied only where it pays there.
-        tta = summary.get("test_time_augmentation")
-        assert (tta is not None) == (dataset == "fashion_mnist")
-        if tta is None or not tta["applied"]:
-            assert summary["runs"][0]["test_accuracy"] == point["test_accuracy_by_seed"][0]
-        else:
-            assert tta["val_gain"] > 0 and tta["test_accuracy_as_is"][0] == point["test_accuracy_by_seed"][0]
-        assert final["model"] == f"{architecture}_{point['arm']}" and list(result["models"]) == [final["model"]]
-        assert (tiny_results / "models" / f"{dataset}_{final['model']}.keras").is_file()
-        ensemble = result["ensemble"]
-        predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
-        assert ensemble["accuracy"] == float(np.mean(predictions == labels))
-        assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
-        # Every curve point has its probabilities saved.
-        for point in curve["points"]:
-            stem = f"{dataset}_{architecture}_{point['arm']}_{point['epochs']}_epochs"
-            assert np.load(tiny_results / "probabilities" / f"{stem}.npy").shape == (1, 10_000, 10)
-        assert [row["arm"] for row in result["comparisons"]] == ["augmented, 2 epochs", "augmented, 4 epochs",
-                                                                  "final, ensemble of 2"]
-        for row in result["comparisons"]:
-            test = row["mcnemar_vs_baseline"]
-            assert 0 <= test["p_value"] <= test["p_value_bh"] <= 1
-    assert [target["dataset"] for target in metrics["targets"]] == ["mnist", "mnist", "fashion_mnist", "fashion_mnist"]
+    metrics = read_json(tiny_results / "metrics" / f"{name}.json")
+    dataset = metrics["dataset"]
+    result = metrics["results"][dataset]
+    labels = load_dataset(dataset).test_labels
+    figures = tiny_results / "figures" / name
+    # The screen: every candidate at each screen budget; the choice is the best score at equal time.
+    screen = result["screen"]
+    assert [row["architecture"] for row in screen["rows"]] == TINY_06["candidates"]
+    assert all([point["epochs"] for point in row["points"]] == [2, 3] for row in screen["rows"])
+    assert screen["equal_time_s"] == max(min(point["train_time_s"] for point in row["points"])
+                                         for row in screen["rows"])
+    best = max(row["val_accuracy_at_equal_time"] for row in screen["rows"])
+    assert screen["best_val_accuracy"] == best
+    assert screen["validation_size"] == 30  # 10 % of the tiny 300-image training subset
+    close = [row for row in screen["rows"] if row["val_accuracy_at_equal_time"] >= best - screen["standard_error"]]
+    assert result["architecture"] == screen["chosen"] == min(
+        close, key=lambda row: row["seconds_per_epoch"])["architecture"]
+    assert (figures / "screen.png").is_file()
+    architecture = result["architecture"]
+    # Each arm: its own search (own sampler seed, own augmentations), confirmed on seed 1, its winner on both seeds
+    # at 3 and 9 epochs, and its own budget chosen on validation.
+    arms = result["arms"]
+    for index, (arm, record) in enumerate(arms.items()):
+        search, confirmation = record["search"], record["confirmation"]
+        assert search["model"] == architecture and search["rungs"] == [3, 9] and search["seed"] == 0
+        assert search["sampler_seed"] == {"06_best_models_mnist": 60, "06_best_models_fashion_mnist": 62}[name] + index
+        allowed = ["none"] if arm == "plain" else AUGMENTATION_CANDIDATES[dataset]
+        assert search["augmentations"] == allowed and all(row["augmentation"] in allowed for row in search["trials"])
+        assert len(search["top_rung_trials"]) >= 3 and confirmation["seeds"] == [1]
+        assert {key: record["recipe"][key] for key in confirmation["winner"]} == confirmation["winner"]
+        assert [point["epochs"] for point in record["points"]] == [3, 9]
+        assert all(point["seeds"] == [0, 1] for point in record["points"])
+        assert record["budget"] == choose_budget(record["points"])
+        assert all((figures / f"{arm}_search_{kind}.png").is_file() for kind in ("history", "importances"))
+        assert (tiny_results / "searches" / f"{name}_{arm}.db").is_file()
+        for point in record["points"]:
+            stem = f"{dataset}_{architecture}_{arm}_{point['epochs']}_epochs"
+            assert np.load(tiny_results / "probabilities" / f"{stem}.npy").shape == (2, 10_000, 10)
+    # The comparison: each arm at its own budget, paired by seed; McNemar per seed and between the ensembles.
+    chosen = {arm: next(p for p in record["points"] if p["epochs"] == record["budget"]["epochs"])
+              for arm, record in arms.items()}
+    comparison = result["comparison"]
+    assert comparison["test_gain"]["by_seed"] == pytest.approx(
+        np.subtract(chosen["augmented"]["test_accuracy_by_seed"], chosen["plain"]["test_accuracy_by_seed"]))
+    assert comparison["val_gain"]["mean"] == pytest.approx(
+        np.mean(chosen["augmented"]["val_accuracy_by_seed"]) - np.mean(chosen["plain"]["val_accuracy_by_seed"]))
+    assert [test["seed"] for test in comparison["mcnemar_by_seed"]] == [0, 1]
+    for test in [*comparison["mcnemar_by_seed"], comparison["mcnemar_ensembles"]]:
+        assert 0 <= test["p_value"] <= test["p_value_bh"] <= 1
+    # The final: the arm validation prefers, on both seeds; single models apart from test-time augmentation.
+    final = result["final"]
+    assert final["arm"] == final_arm(chosen) and final["epochs"] == chosen[final["arm"]]["epochs"]
+    assert final["model"] == f"{architecture}_{final['arm']}" and list(result["models"]) == [final["model"]]
+    assert result["recipe"]["epochs"] == 9 and result["recipe"]["train_subset"] == 300
+    summary = result["final_summary"]
+    assert summary["seeds"] == [0, 1]
+    assert [run["test_accuracy"] for run in summary["runs"]] == chosen[final["arm"]]["test_accuracy_by_seed"]
+    assert (result["test_time_augmentation"] is not None) == (dataset == "fashion_mnist")
+    assert (tiny_results / "models" / f"{dataset}_{final['model']}.keras").is_file()
+    ensemble = result["ensemble"]
+    predictions = np.load(tiny_results / "predictions" / ensemble["predictions"])
+    assert ensemble["accuracy"] == float(np.mean(predictions == labels))
+    assert ensemble["accuracy_by_size"][0] == summary["runs"][0]["test_accuracy"]  # one member = seed 0
+    assert result["upstream"]["model"] in read_json(tiny_results / "metrics" / (
+        "03_cnn_architectures.json" if dataset == "mnist" else "04_fashion_mnist.json"))["models"]
+    assert [target["dataset"] for target in metrics["targets"]] == [dataset, dataset]
 
 
 def test_a_rerun_of_06_reuses_every_run_and_reproduces_its_results(tiny_results, tmp_path):
-    """06 holds the most runs and the most ways to meet one again (screen, curve, final, upstream): run again over
-    its own published results, it trains nothing, and every number is the same."""
-    for folder in ("metrics", "models", "predictions", "probabilities"):
+    """06 holds the most runs and the most ways to meet one again (screen, searches, confirmations, arms, upstream):
+    run again over its own published results, it trains nothing, and every number is the same."""
+    for folder in ("metrics", "models", "predictions", "probabilities", "searches"):
         shutil.copytree(tiny_results / folder, tmp_path / folder)
-    execute("06_best_models", results_dir=tmp_path, parameters=TINY_PARAMETERS["06_best_models"] | {
-        "inputs_dir": str(tmp_path)})
-    first = read_json(tiny_results / "metrics" / "06_best_models.json")
-    second = read_json(tmp_path / "metrics" / "06_best_models.json")
+    execute(BEST_MODELS[0], results_dir=tmp_path, parameters={**TINY_06, "inputs_dir": str(tmp_path)})
+    first = read_json(tiny_results / "metrics" / f"{BEST_MODELS[0]}.json")
+    second = read_json(tmp_path / "metrics" / f"{BEST_MODELS[0]}.json")
     assert first["trained_runs"] and {run["reused_from"] for run in second["trained_runs"]} == {"published"}
     assert json.dumps(second["results"]) == json.dumps(first["results"])
-    for path in (tiny_results / "probabilities").glob("*_*_*.npy"):
+    for path in (tiny_results / "probabilities").glob("mnist_*_*.npy"):
         assert path.read_bytes() == (tmp_path / "probabilities" / path.name).read_bytes(), path.name
 
 
@@ -240,9 +244,10 @@ def test_interpretability_inspects_the_best_model_on_validation(tiny_results):
         upstream = read_json(tiny_results / "metrics" / f"{name}.json")
         for model, summary in upstream["models"].items():
             candidates[upstream["dataset"], model] = summary["runs"]
-    for dataset, result in read_json(tiny_results / "metrics" / "06_best_models.json")["results"].items():
-        for model, summary in result["models"].items():
-            candidates[dataset, model] = summary["runs"]
+    for name in BEST_MODELS:
+        best_models = read_json(tiny_results / "metrics" / f"{name}.json")
+        for model, summary in best_models["models"].items():
+            candidates[best_models["dataset"], model] = summary["runs"]
     for dataset, result in metrics["per_dataset"].items():
         scores = {model: np.mean([run["best_val_accuracy"] for run in runs])
                   for (name, model), runs in candidates.items() if name == dataset}
@@ -312,8 +317,8 @@ def test_bad_parameters_fail_with_a_clear_message(tmp_path, parameters, message)
 
 
 @pytest.mark.parametrize(("name", "parameters", "message"), [
-    ("06_best_models", {"datasets": ["cifar10"]}, r"datasets: expected a non-empty list of distinct names from"),
-    ("06_best_models", {"curve_seeds": []}, r"curve_seeds: expected a non-empty list of distinct"),
+    ("06_best_models_mnist", {"dataset": "cifar10"}, r"dataset: expected one of \['mnist', 'fashion_mnist'\]"),
+    ("06_best_models_mnist", {"confirmation_seeds": [0]}, r"confirmation_seeds: expected distinct non-negative"),
     ("07_interpretability", {"embedding_method": "umap"}, r"embedding_method: unknown 'umap'; expected one of"),
 ])
 def test_bad_parameters_of_the_later_notebooks(tmp_path, name, parameters, message):

@@ -12,7 +12,7 @@ import pytest
 
 from mnist_study.core.training import TrainingRecipe
 from mnist_study.study import recipe_search
-from mnist_study.study.recipe_confirmation import choose_confirmed, paired_standard_error
+from mnist_study.study.recipe_confirmation import at_range_edge, choose_confirmed, paired_standard_error
 from mnist_study.study.recipe_search import (
     CONFIRMED,
     SEARCH_SPACE,
@@ -57,6 +57,16 @@ def test_every_trial_is_scored_after_a_decay_and_three_reach_the_top(search):
     assert all(row["state"] in ("complete", "pruned") for row in rows)
     complete = [row for row in rows if row["state"] == "complete"]
     assert len(complete) >= CONFIRMED and any(row["state"] == "pruned" for row in rows)
+    # The three best at the rung below the top, among every trial that reached it, completed the top rung: by
+    # themselves, or by a copy of the recipe run to the end.
+    originals = [row for row in rows if row["promotes"] is None]
+    best = sorted(originals, key=lambda row: (-row["val_accuracy_by_rung"]["3"], row["trial"]))[:CONFIRMED]
+    finished = {row["promotes"] if row["promotes"] is not None else row["trial"] for row in complete}
+    assert {row["trial"] for row in best} <= finished
+    for copy in (row for row in rows if row["promotes"] is not None):
+        original = next(row for row in rows if row["trial"] == copy["promotes"])
+        assert original["state"] == "pruned" and copy["learning_rate"] == original["learning_rate"]
+        assert copy["val_accuracy_by_rung"]["3"] == original["val_accuracy_by_rung"]["3"]  # the same run, again
     for row in rows:  # a pruned trial stopped at its first rung: 3 epochs, the last of them its decay
         assert list(row["val_accuracy_by_rung"]) == (["3", "9"] if row["state"] == "complete" else ["3"])
         assert row["epochs_trained"] == (9 if row["state"] == "complete" else 3)
@@ -82,9 +92,29 @@ def test_the_same_sampler_seed_repeats_the_search_and_another_does_not(search, m
 def test_a_finished_search_is_read_not_rerun_and_an_interrupted_one_resumes_as_it_would_have_run(
         search, mnist, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/resumed.db"
-    _search(mnist, url, SearchPlan("feedforward", 2, 7, ["none", "digits"]))  # stopped after a few trials
+    trained = recipe_search.train_budgets
+    calls = []
+
+    def interrupted_at_the_fourth_trial(*args, **kwargs):  # Ctrl-C in the middle of a trial
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return trained(*args, **kwargs)
+
+    monkeypatch.setattr(recipe_search, "train_budgets", interrupted_at_the_fourth_trial)
+    with pytest.raises(KeyboardInterrupt):
+        _search(mnist, url)
+    monkeypatch.setattr(recipe_search, "train_budgets", trained)
     resumed = _search(mnist, url)
-    assert _without_timing(resumed["trials"]) == _without_timing(search[0]["trials"])
+    # The interrupted trial failed and stays on record; every other trial is the uninterrupted search's.
+    assert [row["state"] for row in resumed["trials"]][3] == "fail"
+    kept = [row for row in resumed["trials"] if row["state"] != "fail"]
+
+    def numbered_apart(rows):  # trial numbers after the failed one are one higher
+        return [{**{key: value for key, value in row.items() if key not in ("trial", "promotes")},
+                 "a copy": row["promotes"] is not None} for row in _without_timing(rows)]
+
+    assert numbered_apart(kept) == numbered_apart(search[0]["trials"])
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished search trained again")
@@ -153,3 +183,12 @@ def test_the_confirmation_prefers_the_cheaper_recipe_within_one_paired_standard_
 def test_bad_settings_are_refused(arguments, message):
     with pytest.raises(ValueError, match=message):
         SearchPlan(*arguments)
+
+
+def test_a_winner_at_the_edge_of_its_range_is_named():
+    low, high = SEARCH_SPACE["learning_rate"]["adamw"]
+    middle = {"optimizer": "adamw", "learning_rate": (low * high) ** 0.5, "weight_decay": 0.02, "dropout_rate": 0.25}
+    assert at_range_edge(middle) == []
+    assert at_range_edge({**middle, "learning_rate": high * 0.99, "dropout_rate": 0.0}) == [
+        "learning_rate", "dropout_rate"]
+    assert at_range_edge({**middle, "dropout_rate": None}) == []

@@ -25,7 +25,7 @@ from mnist_study.workflow.fingerprints import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 MODEL_DIR = RESULTS_DIR / "models"
-BEST_MODELS_NOTEBOOK = "06_best_models"  # its metrics name each dataset's final (study.best_models_study.NOTEBOOK)
+BEST_MODELS_NOTEBOOK = "06_best_models"  # run once per dataset: 06_best_models_<dataset> names that dataset's final
 TOP_K = 3
 
 
@@ -37,7 +37,7 @@ def available_models(dataset: str, model_dir: Path = MODEL_DIR) -> list[str]:
 def best_model(dataset: str, results_dir: Path = RESULTS_DIR) -> str | None:
     """The best single model the study saved for `dataset`: notebook 06's final, as its metrics name it; else the
     first model saved for it (before 06 has run); None when there is none."""
-    metrics = results_dir / "metrics" / f"{BEST_MODELS_NOTEBOOK}.json"
+    metrics = results_dir / "metrics" / f"{BEST_MODELS_NOTEBOOK}_{dataset}.json"
     saved = available_models(dataset, results_dir / "models")
     if metrics.is_file():
         final = json.loads(metrics.read_text()).get("results", {}).get(dataset, {}).get("final", {}).get("model")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
@@ -40,7 +41,7 @@ def confirmation_table(confirmation: dict) -> pd.DataFrame:
 
 def _titled(axis, title: str) -> Figure:
     axis.set_title("")  # Optuna's own, generic title
-    axis.set_title(title, loc="left")
+    axis.figure.suptitle(title)
     axis.figure.set_size_inches(8, 4)
     axis.figure.tight_layout()
     return axis.figure
@@ -72,8 +73,16 @@ def first_rung_study(study: optuna.Study) -> optuna.Study:
 def search_importances(study: optuna.Study, title: str) -> Figure:
     """Optuna's fANOVA parameter importances for the first rung's score (first_rung_study); the parameters every
     trial has (each optimizer's own rate and decay are left out)."""
+    copy = first_rung_study(study)
+    if len({trial.value for trial in copy.trials}) < 2:  # fANOVA has no variance to attribute
+        figure, axis = plt.subplots(figsize=(8, 4))
+        axis.text(0.5, 0.5, f"every trial scored the same at the first rung ({len(copy.trials)} trials):\n"
+                  "no spread to attribute to a parameter", ha="center", va="center")
+        axis.set_axis_off()
+        figure.suptitle(title)
+        return figure
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=IMPORTANCE_SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        axis = optuna_plots.plot_param_importances(first_rung_study(study), evaluator=evaluator)
+        axis = optuna_plots.plot_param_importances(copy, evaluator=evaluator)
     return _titled(axis, title)

@@ -8,12 +8,8 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from mnist_study.analysis.evaluation import mcnemar_exact
-from mnist_study.reports.study_text import (
-    convergence_sentence,
-    crossover_markdown,
-    percent_against_target,
-    screen_choice_sentence,
-)
+from mnist_study.reports.best_models_text import arm_markdown, comparison_markdown, finals_markdown
+from mnist_study.reports.study_text import percent_against_target, screen_choice_sentence
 from mnist_study.reports.summary import collect_rows, format_accuracy, markdown_table
 
 TARGETS = [  # (model, dataset, target test accuracy, reference)
@@ -26,27 +22,25 @@ TARGETS = [  # (model, dataset, target test accuracy, reference)
 
 
 def every_model_row(metrics: dict[str, dict]) -> list[dict]:
-    """One row per trained model of the study; notebook 06 files its models per dataset."""
-    rows = collect_rows(metrics)
-    rows += [row for dataset, result in metrics["06_best_models"]["results"].items()
-             for row in collect_rows({"06_best_models": {"dataset": dataset, "models": result["models"]}})]
-    return rows
+    """One row per trained model of the study (06's runs, one per dataset, file their finals as the others do)."""
+    return collect_rows(metrics)
 
 
 def best_of(rows: list[dict], dataset: str) -> dict:
     return max((row for row in rows if row["dataset"] == dataset), key=lambda row: row["test_accuracy_mean"])
 
 
-def targets(rows: list[dict], best_models: dict) -> tuple[list[dict], str]:
-    """Every target against the mean test accuracy reached, and its table."""
+def targets(rows: list[dict], best_models: dict[str, dict], best_targets: list[dict]) -> tuple[list[dict], str]:
+    """Every target against the mean test accuracy reached, and its table (`best_models`: 06's result per dataset,
+    `best_targets`: 06's targets)."""
     by_key = {(row["model"], row["dataset"]): row for row in rows}
     fashion_best = best_of(rows, "fashion_mnist")
     target_rows = [(model, dataset, target, reference, by_key[(model, dataset)]["test_accuracy_mean"])
                    for model, dataset, target, reference in TARGETS]
     target_rows.append((f"best variant ({fashion_best['model']})", "fashion_mnist", 0.935, "",
                         fashion_best["test_accuracy_mean"]))
-    target_rows += [(f"{best_models['results'][t['dataset']]['final']['model']}: {t['what']}", t["dataset"],
-                     t["target"], t["reference"], t["achieved"]) for t in best_models["targets"]]
+    target_rows += [(f"{best_models[t['dataset']]['final']['model']}: {t['what']}", t["dataset"],
+                     t["target"], t["reference"], t["achieved"]) for t in best_targets]
     records = [{"model": model, "dataset": dataset, "target": target, "achieved": achieved, "met": achieved >= target}
                for model, dataset, target, _, achieved in target_rows]
     table = markdown_table(
@@ -81,30 +75,19 @@ def beyond_test_set(per_model: dict) -> str:
           f"{r['ece_before']:.4f}", f"{r['ece_after']:.4f}"] for name, r in per_model.items()])
 
 
-def best_models_section(best_models: dict) -> str:
-    """Per dataset: the screen, the final recipe, the budget curve's gains and the McNemar comparisons."""
+def best_models_section(best_models: dict[str, dict]) -> str:
+    """Per dataset (06's result for it): the screen, each arm's recipe and budget, the paired comparison, the final."""
     parts = []
-    for dataset, result in best_models["results"].items():
-        screen, final = result["screen"], result["final"]
+    for dataset, result in best_models.items():
+        screen, final, comparison = result["screen"], result["final"], result["comparison"]
+        arms = "\n\n".join(arm_markdown(arm, record) for arm, record in result["arms"].items())
         parts.append(
-            f"**{dataset}**\n\n"
-            f"Architecture screen (plain, seed {screen['seed']}, validation accuracy at equal training time): "
-            + ", ".join(f"{row['architecture']} {100 * row['val_accuracy_at_equal_time']:.2f} %"
-                        for row in screen["rows"])
-            + f". {screen_choice_sentence(screen)} Final recipe, chosen on validation: {final['arm']} "
-            f"({final['augmentation']}), {final['epochs']} epochs ({final['model']})."
-            f"{convergence_sentence(final['convergence'])}\n\n"
-            + markdown_table(["epochs", "seeds", "gain on validation (pp)", "gain on test (pp)"],
-                             [[gain["epochs"], len(gain["seeds"]), f"{100 * gain['val_gain']:+.2f}",
-                               f"{100 * gain['test_gain']:+.2f}"] for gain in result["budget_curve"]["gains"]])
-            + "\n\n" + crossover_markdown(dataset, result["budget_curve"]) + "\n\n"
-            + markdown_table(
-                ["arm", "runs", "test accuracy %", "gain over plain (pp)", "only arm right",
-                 f"only {best_models['baseline']} right", "p (BH)"],
-                [[row["arm"], row["runs"], format_accuracy(row["test_accuracy_mean"], row["test_accuracy_std"]),
-                  "" if row["gain_over_plain"] is None else f"{row['gain_over_plain'] * 100:+.2f}",
-                  row["mcnemar_vs_baseline"]["only_a_correct"], row["mcnemar_vs_baseline"]["only_b_correct"],
-                  f"{row['mcnemar_vs_baseline']['p_value_bh']:.2g}"] for row in result["comparisons"]]))
+            f"**{dataset}**\n\nArchitecture screen (plain, seed {screen['seed']}, validation accuracy at equal "
+            "training time): " + ", ".join(f"{row['architecture']} {100 * row['val_accuracy_at_equal_time']:.2f} %"
+                                            for row in screen["rows"])
+            + f". {screen_choice_sentence(screen)}\n\n{arms}\n\n{comparison_markdown(comparison)}\n\n"
+            f"Validation prefers the **{final['arm']}** arm at {final['epochs']} epochs ({final['model']}).\n\n"
+            + finals_markdown(final, result["final_summary"], result["ensemble"], result["test_time_augmentation"]))
     return "\n\n".join(parts)
 
 

@@ -1,5 +1,6 @@
-"""Notebook 06's second half: the point of the budget curve that validation picks, on every seed; test-time
-augmentation where validation says it pays; the ensemble; the targets; the McNemar comparisons; what is saved."""
+"""Notebook 06's second half: plain against augmented, each at its own budget, paired by seed and image by image;
+the final (the arm validation prefers); test-time augmentation and ensembles, reported apart from single models;
+the final against the upstream notebook's best; the targets and the literature; what is saved."""
 
 from __future__ import annotations
 
@@ -10,21 +11,21 @@ import numpy as np
 from scipy.stats import false_discovery_control
 from sklearn.metrics import accuracy_score
 
+from mnist_study.analysis.evaluation import mcnemar_exact, summarize_over_seeds
 from mnist_study.core.data import prepare_images, prepare_training_split
 from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import input_side
 from mnist_study.study.best_models import (
+    ARMS,
     FLIP_INVARIANT,
-    comparison_row,
     ensemble_curve,
     ensemble_probabilities,
-    final_convergence,
+    final_arm,
     final_model_name,
-    final_point,
-    merge_runs,
+    mcnemar_by_seed,
+    paired_gain,
 )
-from mnist_study.study.best_models_study import BestModelsPlan
-from mnist_study.study.experiment import ModelRuns, add_run, run_budgets, save_model_outputs, summarize_runs
+from mnist_study.study.experiment import ModelRuns, add_run, save_model_outputs, summarize_runs
 from mnist_study.workflow.artifacts import save_array
 from mnist_study.workflow.reuse import current_session
 from mnist_study.workflow.trained_run import TrainedRun
@@ -32,26 +33,59 @@ from mnist_study.workflow.training_runs import with_model
 
 FLIP_TTA = "flip_tta"  # the name a run keeps its mirror-image test-time augmentation under
 TARGETS = [  # (dataset, what, target test accuracy, reference)
-    ("mnist", "single model, mean over seeds", 0.996, "LeNet-5 with distortions: 99.2 %"),
+    ("mnist", "single model, mean over seeds", 0.996, "CNN with elastic distortions (Simard et al. 2003): 99.6 %"),
     ("mnist", "ensemble of the seeds", 0.997, "35-CNN committee (Ciresan et al. 2012): 99.77 %"),
-    ("fashion_mnist", "single model, mean over seeds", 0.935, "benchmark: 93.4-93.9 % for 2-conv nets"),
-    ("fashion_mnist", "ensemble of the seeds", 0.940, ""),
+    ("fashion_mnist", "single model, mean over seeds, no test-time augmentation", 0.935,
+     "Fashion-MNIST benchmark: 2 conv + pooling + BN, 93.4 %"),
+    ("fashion_mnist", "ensemble of the seeds, no test-time augmentation", 0.940, ""),
 ]
+# What the literature measured on the same test set, for the notebook to set its findings beside (test accuracy).
+LITERATURE = {
+    "mnist": [("Simard et al. 2003", "2-layer MLP, elastic distortions", 0.9930),  # their table 1, as error rates
+              ("Simard et al. 2003", "CNN, affine distortions", 0.9940),
+              ("Simard et al. 2003", "CNN, elastic distortions", 0.9960),
+              ("Ciresan et al. 2010", "6-layer MLP, elastic and affine distortions", 0.9965)],
+    "fashion_mnist": [("Xiao et al. 2017", "best scikit-learn classifier (SVC)", 0.897),
+                      ("Fashion-MNIST benchmark", "2 conv + pooling + BN, no augmentation", 0.934),
+                      ("Fashion-MNIST benchmark", "2 conv + 2 FC, random horizontal flips", 0.939)],
+}
 
 
-def final_runs(plan: BestModelsPlan, data, dataset: str, architecture: str, points: list[dict], curve_runs: dict):
-    """The curve's best validation point on every seed: its curve runs, and the missing seeds trained (a run of
-    that budget alone is the curve's branch, bit for bit). Returns the final's record and its runs."""
-    point = final_point(points)
-    arm, epochs, augmentation = point["arm"], point["epochs"], point["augmentation"]
-    runs = curve_runs[(arm, epochs)]
-    missing = [seed for seed in plan.seeds if seed not in point["seeds"]]
-    if missing:
-        runs = merge_runs(runs, run_budgets(architecture, data, plan.config(dataset, augmentation, epochs, missing),
-                                            [epochs])[epochs])
-    final = {"architecture": architecture, "arm": arm, "augmentation": augmentation, "epochs": epochs,
-             "model": final_model_name(architecture, arm), "convergence": final_convergence(points, point)}
-    return final, runs
+def compare_arms(labels: np.ndarray, arms: dict[str, dict]) -> dict:
+    """Plain against augmented, each at the budget validation chose for it, on the same seeds: the paired gain on
+    validation and test with its 95 % interval, a McNemar test per seed, and one between the arms' ensembles;
+    Benjamini-Hochberg over these tests."""
+    chosen = {arm: chosen_point(arms[arm]) for arm in ARMS}
+    runs = {arm: arms[arm]["runs"][chosen[arm]["epochs"]] for arm in ARMS}
+    plain, augmented = chosen["plain"], chosen["augmented"]
+    tests = mcnemar_by_seed(labels, runs["plain"].seed_probabilities, runs["augmented"].seed_probabilities,
+                            plain["seeds"])
+    ensembles = {arm: ensemble_probabilities(runs[arm].seed_probabilities).argmax(axis=1) for arm in ARMS}
+    ensemble_test = {"members": len(plain["seeds"]), **mcnemar_exact(labels, ensembles["plain"],
+                                                                      ensembles["augmented"])}
+    every = [*tests, ensemble_test]
+    for test, adjusted in zip(every, false_discovery_control([test["p_value"] for test in every]), strict=True):
+        test["p_value_bh"] = float(adjusted)
+    return {"epochs": {arm: chosen[arm]["epochs"] for arm in ARMS}, "seeds": plain["seeds"],
+            "augmentation": augmented["augmentation"],
+            "val_gain": paired_gain(plain, augmented, "val_accuracy_by_seed"),
+            "test_gain": paired_gain(plain, augmented, "test_accuracy_by_seed"),
+            "mcnemar_by_seed": tests, "mcnemar_ensembles": ensemble_test,
+            "ensemble_accuracy": {arm: float(accuracy_score(labels, ensembles[arm])) for arm in ARMS}}
+
+
+def chosen_point(arm: dict) -> dict:
+    return next(point for point in arm["points"] if point["epochs"] == arm["budget"]["epochs"])
+
+
+def final_of(architecture: str, arms: dict[str, dict]) -> tuple[dict, ModelRuns]:
+    """The arm validation prefers (best_models.final_arm), at its budget: its record and runs."""
+    arm = final_arm({name: chosen_point(arms[name]) for name in ARMS})
+    point = chosen_point(arms[arm])
+    final = {"architecture": architecture, "arm": arm, "augmentation": point["augmentation"],
+             "epochs": point["epochs"], "model": final_model_name(architecture, arm), "budget": arms[arm]["budget"],
+             "val_accuracy": point["val_accuracy"]}
+    return final, arms[arm]["runs"][point["epochs"]]
 
 
 def with_flip_tta(run: TrainedRun, data, test_images) -> TrainedRun:
@@ -77,26 +111,23 @@ def with_flip_tta(run: TrainedRun, data, test_images) -> TrainedRun:
     return run
 
 
-def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | None, ModelRuns, list]:
-    """Where a mirror image is the same class: each seed's validation accuracy as is and averaged with its mirror.
-    Where the mean gain on validation is positive, the final is tested on the averaged probabilities.
-    Returns the record, the runs to report, and the measured runs (with both test probabilities)."""
+def test_time_augmentation(data, dataset: str, runs: ModelRuns) -> tuple[dict | None, ModelRuns | None]:
+    """Where a mirror image is the same class: each seed's validation accuracy as is and averaged with its mirror,
+    and, reported apart from the single models, the test accuracy of each seed and of the ensemble with it.
+    Returns the record and the runs with the averaged test probabilities (None where a mirror changes the class)."""
     if not FLIP_INVARIANT[dataset]:
-        return None, runs, []
+        return None, None
     test_images = prepare_images(data.test_images, input_side(runs.model_name))
     measured = [with_flip_tta(run, data, test_images) for run in runs.trained]
-    as_is = [run.extras[FLIP_TTA]["val_accuracy"] for run in measured]
-    flipped = [run.extras[FLIP_TTA]["val_accuracy_flip"] for run in measured]
-    gain = float(np.mean(np.subtract(flipped, as_is)))
-    record = {"seeds": [run.seed for run in measured], "val_accuracy": as_is, "val_accuracy_flip": flipped,
-              "val_gain": gain, "applied": gain > 0,
-              "test_accuracy_as_is": [run["test_accuracy"] for run in runs.runs]}
-    if not record["applied"]:
-        return record, runs, measured
     averaged = None
     for run in measured:
         averaged = add_run(averaged, replace(run, test_probabilities=run.extra_test_probabilities[FLIP_TTA]), data)
-    return record, averaged, measured
+    as_is = [run.extras[FLIP_TTA]["val_accuracy"] for run in measured]
+    flipped = [run.extras[FLIP_TTA]["val_accuracy_flip"] for run in measured]
+    return {"seeds": [run.seed for run in measured], "val_accuracy": as_is, "val_accuracy_flip": flipped,
+            "val_gain": summarize_over_seeds(np.subtract(flipped, as_is).tolist()),
+            "test_accuracy": summarize_over_seeds([run["test_accuracy"] for run in averaged.runs]),
+            "ensemble_accuracy": ensemble_curve(data.test_labels, averaged.seed_probabilities)[-1]}, averaged
 
 
 def ensemble_of(labels: np.ndarray, runs: ModelRuns) -> tuple[dict, np.ndarray]:
@@ -107,64 +138,49 @@ def ensemble_of(labels: np.ndarray, runs: ModelRuns) -> tuple[dict, np.ndarray]:
             "accuracy": curve[-1]}, predictions
 
 
-def targets(datasets: list[str], summaries: dict, ensembles: dict) -> list[dict]:
-    """TARGETS against what the final recipes reached on the test set."""
+def upstream_best(upstream: dict) -> tuple[str, dict]:
+    """The upstream notebook's model with the best mean validation accuracy (of the weights it kept)."""
+    name = max(upstream["models"], key=lambda model: np.mean([run["final_val_accuracy"]
+                                                              for run in upstream["models"][model]["runs"]]))
+    return name, upstream["models"][name]
+
+
+def against_upstream(labels: np.ndarray, final_runs: ModelRuns, ensemble_predictions: np.ndarray,
+                     upstream_predictions: np.ndarray) -> dict:
+    """McNemar: the final's first seed, and its ensemble, against the upstream best's first seed ("a": the final)."""
+    return {"single": mcnemar_exact(labels, final_runs.test_probabilities.argmax(axis=1), upstream_predictions),
+            "ensemble": mcnemar_exact(labels, ensemble_predictions, upstream_predictions)}
+
+
+def targets(dataset: str, summary: dict, ensemble: dict) -> list[dict]:
+    """TARGETS against what the final reached on the test set (single models and ensemble, no test-time
+    augmentation)."""
     rows = []
-    for dataset, what, target, reference in TARGETS:
-        if dataset in datasets:
-            achieved = (ensembles[dataset]["accuracy"] if what.startswith("ensemble")
-                        else summaries[dataset]["test_accuracy"]["mean"])
+    for target_dataset, what, target, reference in TARGETS:
+        if target_dataset == dataset:
+            achieved = ensemble["accuracy"] if what.startswith("ensemble") else summary["test_accuracy"]["mean"]
             rows.append({"dataset": dataset, "what": what, "target": target, "achieved": achieved,
                          "met": achieved >= target, "reference": reference})
     return rows
 
 
-def comparisons(labels: np.ndarray, baseline_predictions: np.ndarray, curve_runs: dict, points: list[dict],
-                ensemble: dict, ensemble_predictions: np.ndarray, final_epochs: int) -> list[dict]:
-    """McNemar rows: every augmented point's first seed, and the final ensemble, against the baseline."""
-    plain = {point["epochs"]: dict(zip(point["seeds"], point["test_accuracy_by_seed"], strict=True))
-             for point in points if point["arm"] == "plain"}
-    rows = []
-    for (arm, epochs), trained in curve_runs.items():
-        if arm != "augmented":
-            continue
-        accuracy = {run["seed"]: run["test_accuracy"] for run in trained.runs}
-        predictions = trained.test_probabilities.argmax(axis=1)
-        rows.append({**comparison_row(f"augmented, {epochs} epochs", accuracy, predictions, labels,
-                                      baseline_predictions, plain[epochs]), "epochs": epochs})
-    rows.append({**comparison_row(f"final, ensemble of {ensemble['members']}", {"ensemble": ensemble["accuracy"]},
-                                  ensemble_predictions, labels, baseline_predictions, plain[final_epochs]),
-                 "epochs": final_epochs})
-    return rows
-
-
-def adjust_for_many_tests(rows_by_dataset: dict[str, list[dict]]) -> None:
-    """Benjamini-Hochberg over every McNemar test of the table, in place (`p_value_bh`)."""
-    every_test = [row["mcnemar_vs_baseline"] for rows in rows_by_dataset.values() for row in rows]
-    for test, adjusted in zip(every_test, false_discovery_control([test["p_value"] for test in every_test]),
-                              strict=True):
-        test["p_value_bh"] = float(adjusted)
-
-
-def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRuns, measured: list, summary: dict,
-              ensemble: dict, ensemble_predictions: np.ndarray, architecture: str, curve_runs: dict) -> dict:
-    """Save the final's first seed's model, its predictions and every seed's probabilities (and, where the mirror
-    was measured, those as is and averaged with it: reruns find them by content), the ensemble's predictions, and
-    the test probabilities of every curve point. Returns the models saved, as 09's tables list them."""
+def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRuns, summary: dict, ensemble: dict,
+              ensemble_predictions: np.ndarray, arms: dict[str, dict], tta_runs: ModelRuns | None) -> dict:
+    """Save the final's first seed's model, its predictions and every seed's probabilities (with a mirror too,
+    where measured), the ensemble's predictions, and the test probabilities of each arm at each budget. Returns the
+    models saved, as 09's tables list them."""
     for folder in ("predictions", "probabilities"):
         Path(results_dir, folder).mkdir(parents=True, exist_ok=True)
     summary["artifacts"] = save_model_outputs(runs, dataset, results_dir, name=final["model"])
-    if measured:  # the final's probabilities are one of the two; the other is saved beside them
-        applied = summary.get("test_time_augmentation", {}).get("applied", False)
-        other = [run.test_probabilities if applied else run.extra_test_probabilities[FLIP_TTA] for run in measured]
-        stem = "as_is" if applied else "flip_tta"
-        save_array(np.stack(other).astype(np.float32),
-                   Path(results_dir, "probabilities", f"{dataset}_{final['model']}_{stem}.npy"))
+    if tta_runs is not None:
+        save_array(np.stack(tta_runs.seed_probabilities).astype(np.float32),
+                   Path(results_dir, "probabilities", f"{dataset}_{final['model']}_flip_tta.npy"))
     ensemble["predictions"] = save_array(ensemble_predictions, Path(results_dir, "predictions",
                                                                     f"{dataset}_{final['model']}_ensemble.npy")).name
-    for (arm, epochs), result in curve_runs.items():
-        save_array(np.stack(result.seed_probabilities).astype(np.float32),
-                   Path(results_dir, "probabilities", f"{dataset}_{architecture}_{arm}_{epochs}_epochs.npy"))
+    for arm, record in arms.items():
+        for epochs, result in record["runs"].items():
+            save_array(np.stack(result.seed_probabilities).astype(np.float32), Path(
+                results_dir, "probabilities", f"{dataset}_{final['architecture']}_{arm}_{epochs}_epochs.npy"))
     return {final["model"]: summary}
 
 

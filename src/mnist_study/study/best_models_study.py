@@ -1,37 +1,50 @@
-"""Notebook 06's first half: the architecture screen at equal training time, and plain against augmented training
-over budgets up to 4x the upstream epochs (one warmup-stable-decay run per arm and seed serves every budget). The
-finals, which these feed, are in best_models_finals; the pieces both are made of are in best_models."""
+"""Notebook 06, one run per dataset: the architecture screen at equal training time, then plain and augmented
+training of the chosen architecture, each arm with a recipe searched and confirmed for itself, on the same seeds
+at budgets of a third of and all of `epochs` (one warmup-stable-decay run per arm and seed serves both). The
+comparison and the finals, which these feed, are in best_models_finals; the pieces both use are in best_models."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mnist_study.core.data import IMAGE_SIDE
 from mnist_study.core.models import check_model_name
-from mnist_study.core.training import check_budget
+from mnist_study.core.training import TrainingRecipe, check_budget
 from mnist_study.study.best_models import (
     ARMS,
-    MNIST_AUGMENTATIONS,
-    arm_plateau,
-    augmentation_gains,
-    budget_config,
-    budget_epochs,
+    AUGMENTATION_CANDIDATES,
+    arm_augmentations,
+    budget_point,
     check_augmentations,
     choose_architecture,
-    crossover_epochs,
-    curve_point,
+    choose_budget,
 )
 from mnist_study.study.experiment import (
     ExperimentConfig,
     config_from_parameters,
     prepare_split,
     run_budgets,
+    search_or_reuse,
+    with_searched_recipe,
 )
+from mnist_study.study.recipe_confirmation import check_confirmation_seeds, confirm_recipes
+from mnist_study.study.recipe_search import SearchPlan, search_rungs
 from mnist_study.workflow.provenance import read_json
 
 NOTEBOOK = "06_best_models"
 UPSTREAM = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
+
+
+def notebook_name(dataset: str) -> str:
+    """What 06's run for `dataset` publishes as (workflow.notebooks lists both runs)."""
+    return f"{NOTEBOOK}_{dataset}"
+
+
+def best_models_results(metrics: dict[str, dict]) -> dict[str, dict]:
+    """Each dataset's 06 result, from every notebook's metrics by name."""
+    return {dataset: metrics[notebook_name(dataset)]["results"][dataset] for dataset in UPSTREAM
+            if notebook_name(dataset) in metrics}
 
 
 def _check_seeds(name: str, value) -> None:
@@ -42,72 +55,80 @@ def _check_seeds(name: str, value) -> None:
 
 @dataclass
 class BestModelsPlan:
-    """06's parameters, validated, and what it reads from 03 and 04: their metrics and searched recipes."""
+    """06's parameters, validated, and what it reads from 03 or 04: their metrics and searched recipe."""
 
-    datasets: list[str]
+    dataset: str
     candidates: list[str]
     screen_budgets: list[int]
-    curve_seeds: list[int]
+    epochs: int
+    budgets: list[int]  # each arm's budgets: a third of `epochs` (where the search has that rung) and `epochs`
+    search_trials: int
+    search_seed: int
+    augmentations: list[str]
+    confirmation_seeds: list[int]
     seeds: list[int]
-    baseline: str
-    inputs_dir: str
-    upstream_paths: dict[str, Path]
-    upstream: dict[str, dict]
-    upstream_configs: dict[str, ExperimentConfig]
-    budgets: dict[str, list[int]]
-    augmentations: dict[str, list[str]]
+    search_storage: str | None
+    upstream_path: Path
+    upstream: dict
+    upstream_config: ExperimentConfig
 
-    def config(self, dataset: str, augmentation: str, epochs: int, seeds: list[int]) -> ExperimentConfig:
-        return budget_config(self.upstream_configs[dataset], augmentation, epochs, seeds)
+    @property
+    def notebook(self) -> str:
+        return notebook_name(self.dataset)
+
+    def screen_config(self, epochs: int) -> ExperimentConfig:
+        """The upstream notebook's searched recipe, plain, at `epochs`, on the first seed."""
+        recipe = replace(self.upstream_config.recipe, epochs=epochs, augmentation="none")
+        return replace(self.upstream_config, seeds=self.seeds[:1], recipe=recipe)
+
+    def search_config(self) -> ExperimentConfig:
+        """What an arm's search does not search: the upstream's split, precision and devices, at `epochs`."""
+        upstream = self.upstream_config.recipe
+        recipe = TrainingRecipe(epochs=self.epochs, lr_schedule="wsd", strategy=upstream.strategy,
+                                precision=upstream.precision)
+        return replace(self.upstream_config, seeds=self.seeds[:1], recipe=recipe)
 
 
-def plan_best_models(datasets, candidates, screen_budgets, budget_multiples, fashion_augmentations, curve_seeds,
-                     seeds, baseline, inputs_dir) -> BestModelsPlan:
+def plan_best_models(dataset, candidates, screen_budgets, epochs, search_trials, search_seed, augmentations,
+                     confirmation_seeds, seeds, inputs_dir, search_storage=None) -> BestModelsPlan:
     """Validate 06's parameters (a bad value stops here with a message naming it) and read its upstream."""
-    if not isinstance(datasets, list) or not datasets or len(set(datasets)) != len(datasets) \
-            or not set(datasets) <= set(UPSTREAM):
-        raise ValueError(f"datasets: expected a non-empty list of distinct names from {list(UPSTREAM)}, "
-                         f"got {datasets!r}")
+    if dataset not in UPSTREAM:
+        raise ValueError(f"dataset: expected one of {list(UPSTREAM)}, got {dataset!r}")
     _check_seeds("seeds", seeds)
-    _check_seeds("curve_seeds", curve_seeds)
+    check_confirmation_seeds(confirmation_seeds, seeds[0])
     if not isinstance(candidates, list) or not candidates or len(set(candidates)) != len(candidates):
         raise ValueError(f"candidates: expected a non-empty list of distinct architecture names, got {candidates!r}")
-    for architecture in [*candidates, baseline]:
+    for architecture in candidates:
         check_model_name(architecture)
-    augmentations = {"mnist": MNIST_AUGMENTATIONS, "fashion_mnist": fashion_augmentations}
-    for dataset in datasets:
-        check_augmentations(dataset, augmentations[dataset])
-    upstream_paths = {dataset: Path(inputs_dir, "metrics", f"{UPSTREAM[dataset]}.json") for dataset in datasets}
-    upstream = {dataset: read_json(path) for dataset, path in upstream_paths.items()}
-    for dataset in datasets:
-        if baseline not in upstream[dataset]["models"]:
-            raise ValueError(f"baseline: {baseline!r} was not trained by {UPSTREAM[dataset]}; "
-                             f"expected one of {list(upstream[dataset]['models'])}")
-    configs = {dataset: config_from_parameters(upstream[dataset]["provenance"]["parameters"]) for dataset in datasets}
-    for dataset in datasets:
-        if configs[dataset].recipe.lr_schedule != "wsd":
-            raise ValueError(f"{upstream_paths[dataset]}: its recipe is {configs[dataset].recipe.lr_schedule!r}; "
-                             f"06 branches budgets from warmup-stable-decay runs (re-run {UPSTREAM[dataset]})")
-    budgets = {dataset: budget_epochs(configs[dataset].recipe.epochs, budget_multiples) for dataset in datasets}
+    augmentations = AUGMENTATION_CANDIDATES[dataset] if augmentations is None else augmentations
+    check_augmentations(dataset, augmentations)
+    SearchPlan(candidates[0], search_trials, search_seed)  # the search's own checks, before any work
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 2:
+        raise ValueError(f"epochs: expected an integer >= 2, got {epochs!r}")
+    upstream_path = Path(inputs_dir, "metrics", f"{UPSTREAM[dataset]}.json")
+    upstream = read_json(upstream_path)
+    config = config_from_parameters(upstream["provenance"]["parameters"])
+    if config.recipe.lr_schedule != "wsd":
+        raise ValueError(f"{upstream_path}: its recipe is {config.recipe.lr_schedule!r}; 06's screen branches "
+                         f"budgets from warmup-stable-decay runs (re-run {UPSTREAM[dataset]})")
     if not isinstance(screen_budgets, list) or not screen_budgets or len(set(screen_budgets)) != len(screen_budgets):
         raise ValueError(f"screen_budgets: expected a non-empty list of distinct epoch counts, got {screen_budgets!r}")
-    for dataset in datasets:  # here, not at the first run: the searched warm-up sets the shortest budget
-        for name, values in (("screen_budgets", screen_budgets), ("budget_multiples", budgets[dataset])):
-            for epochs in values:
-                try:
-                    check_budget(configs[dataset].recipe, epochs)
-                except ValueError as error:
-                    raise ValueError(f"{name}: {epochs} epochs are too short for {dataset}'s recipe from "
-                                     f"{UPSTREAM[dataset]}: {str(error).removeprefix('epochs: ')}") from None
-    return BestModelsPlan(datasets, candidates, sorted(screen_budgets), curve_seeds, seeds, baseline, inputs_dir,
-                          upstream_paths, upstream, configs, budgets, {d: augmentations[d] for d in datasets})
+    for budget in screen_budgets:  # here, not at the first run: the searched warm-up sets the shortest budget
+        try:
+            check_budget(config.recipe, budget)
+        except ValueError as error:
+            raise ValueError(f"screen_budgets: {budget} epochs are too short for {dataset}'s recipe from "
+                             f"{UPSTREAM[dataset]}: {str(error).removeprefix('epochs: ')}") from None
+    return BestModelsPlan(dataset, candidates, sorted(screen_budgets), epochs, search_rungs(epochs)[-2:],
+                          search_trials, search_seed, augmentations, confirmation_seeds, seeds, search_storage,
+                          upstream_path, upstream, config)
 
 
-def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops: dict[str, float]) -> dict:
-    """Every candidate, plain, one warmup-stable-decay run per screen budget on the first curve seed, judged on
+def screen_architectures(plan: BestModelsPlan, data, forward_flops: dict[str, float]) -> dict:
+    """Every candidate, plain, one warmup-stable-decay run per screen budget on the first seed, judged on
     validation at equal measured training time (best_models.choose_architecture); the test set takes no part."""
     rows = []
-    config = plan.config(dataset, "none", max(plan.screen_budgets), plan.curve_seeds[:1])
+    config = plan.screen_config(max(plan.screen_budgets))
     for architecture in plan.candidates:
         runs = run_budgets(architecture, data, config, plan.screen_budgets, test=False)
         points = [{"epochs": epochs, "train_time_s": run.train_time_s, "val_accuracy": run.history["val_accuracy"][-1]}
@@ -115,38 +136,29 @@ def screen_architectures(plan: BestModelsPlan, data, dataset: str, forward_flops
         rows.append({"architecture": architecture, "parameters": runs[plan.screen_budgets[0]][0].parameter_count,
                      "forward_flops": forward_flops[architecture], "points": points})
     # The runs' own split, so that the standard error counts the images they were judged on.
-    validation_size = len(prepare_split(data, config, plan.curve_seeds[0], IMAGE_SIDE).validation_labels)
-    choice = choose_architecture(rows, validation_size)
-    return {"budgets": plan.screen_budgets, "seed": plan.curve_seeds[0], "validation_size": validation_size,
-            **choice, "rows": rows}
+    validation_size = len(prepare_split(data, config, plan.seeds[0], IMAGE_SIDE).validation_labels)
+    return {"budgets": plan.screen_budgets, "seed": plan.seeds[0], "validation_size": validation_size,
+            **choose_architecture(rows, validation_size), "rows": rows}
 
 
-def budget_curve_runs(plan: BestModelsPlan, data, dataset: str, architecture: str):
-    """Both arms at every budget on the curve seeds. The augmented arm's transforms are chosen on validation at the
-    largest budget, on the first curve seed, among the dataset's candidates; the winner then runs on the others.
-    Returns {(arm, epochs): runs}, the points, and the augmentation screen."""
-    budgets, seeds = plan.budgets[dataset], plan.curve_seeds
-    plain = run_budgets(architecture, data, plan.config(dataset, "none", max(budgets), seeds), budgets)
-    # The candidates that lose never see the test set.
-    scores = {}
-    for augmentation in plan.augmentations[dataset]:
-        runs = run_budgets(architecture, data, plan.config(dataset, augmentation, max(budgets), seeds[:1]), budgets,
-                           test=False)
-        scores[augmentation] = runs[max(budgets)][0].history["val_accuracy"][-1]
-    chosen = max(scores, key=scores.get)  # the first listed on a tie
-    augmented = run_budgets(architecture, data, plan.config(dataset, chosen, max(budgets), seeds), budgets)
-    curve_runs = {**{("plain", epochs): plain[epochs] for epochs in budgets},
-                  **{("augmented", epochs): augmented[epochs] for epochs in budgets}}
-    points = [curve_point(arm, "none" if arm == "plain" else chosen, epochs, curve_runs[(arm, epochs)].runs)
-              for arm in ARMS for epochs in budgets]
-    augmentation_screen = {"epochs": max(budgets), "seed": seeds[0], "val_accuracy": scores, "chosen": chosen}
-    return curve_runs, points, augmentation_screen
+def arm_recipe(plan: BestModelsPlan, session, data, architecture: str, arm: str) -> dict:
+    """The arm's own recipe: a search on the first seed whose top rung is `epochs`, with the arm's augmentations
+    (none for the plain arm), its own sampler seed (the plain arm's `search_seed`, the augmented arm's one more),
+    and its three best confirmed on `confirmation_seeds`. Returns the search, the confirmation and the config
+    that trains the winner on every seed."""
+    search_plan = SearchPlan(architecture, plan.search_trials, plan.search_seed + ARMS.index(arm),
+                             arm_augmentations(arm, plan.augmentations))
+    config = plan.search_config()
+    search = search_or_reuse(session, search_plan, data, config, name=f"{plan.notebook}_{arm}",
+                             storage=plan.search_storage)
+    confirmation = confirm_recipes(search, data, config, plan.confirmation_seeds)
+    return {"search": search, "confirmation": confirmation,
+            "config": replace(with_searched_recipe(config, confirmation), seeds=plan.seeds)}
 
 
-def budget_curve_of(points: list[dict]) -> dict:
-    """The curve's points, augmentation's paired gains at each budget, the crossover (from validation), and
-    whether the plain arm had stopped improving (best_models.arm_plateau)."""
-    gains = augmentation_gains(points)
-    plain = arm_plateau(points, "plain")
-    return {"points": points, "gains": gains, "crossover_epochs": crossover_epochs(gains),
-            "plain_last_gain": plain["last_gain"], "plain_plateaued": plain["plateaued"]}
+def arm_runs(plan: BestModelsPlan, data, architecture: str, arm: str, config: ExperimentConfig) -> dict:
+    """The arm's winner on every seed, one branching run per seed for both budgets (the runs the search and the
+    confirmation trained are reused); its points, and the budget validation chooses for it."""
+    runs = run_budgets(architecture, data, config, plan.budgets)
+    points = [budget_point(arm, config.recipe.augmentation, epochs, runs[epochs].runs) for epochs in plan.budgets]
+    return {"runs": runs, "points": points, "budget": choose_budget(points)}

@@ -49,7 +49,7 @@ def saved_models(inputs_dir: str | Path, dataset: str, architectures: list[str])
         if not path.is_file():
             continue
         metrics = read_json(path)
-        if notebook == "06_best_models":
+        if "results" in metrics:  # 06: its results by dataset
             result = metrics["results"].get(dataset)
             groups = [(result["models"], config_from_parameters(result["recipe"]))] if result else []
         else:

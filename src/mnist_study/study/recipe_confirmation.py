@@ -11,8 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_study.study.recipe_search import CONFIRMED, RECIPE_FIELDS, trial_recipe
+from mnist_study.study.recipe_search import CONFIRMED, RECIPE_FIELDS, SEARCH_SPACE, trial_recipe
 from mnist_study.workflow.training_runs import train_or_reuse
+
+
+def at_range_edge(fields: dict, margin: float = 0.05) -> list[str]:
+    """The searched numbers of a recipe that sit within `margin` of an end of their range (on the log scale where
+    the search samples on it): a winner there asks for a wider range."""
+    ranges = {"learning_rate": (*SEARCH_SPACE["learning_rate"][fields["optimizer"]], True),
+              "weight_decay": (*SEARCH_SPACE["weight_decay"][fields["optimizer"]], True),
+              "dropout_rate": (*SEARCH_SPACE["dropout_rate"], False)}
+    edges = []
+    for name, (low, high, log) in ranges.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        position = (np.log(value / low) / np.log(high / low)) if log else (value - low) / (high - low)
+        if position < margin or position > 1 - margin:
+            edges.append(name)
+    return edges
 
 
 def check_confirmation_seeds(seeds, search_seed: int) -> None:

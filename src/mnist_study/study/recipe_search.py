@@ -4,9 +4,11 @@ halving (Optuna's asynchronous pruner) gives the promising ones the budget the w
 Every trial is one warmup-stable-decay run of the family's representative on the first seed's split that branches
 into each rung (core.training.train_budgets): a trial is scored at a rung by the validation accuracy of its weights
 after that rung's decay, never in the middle of its stable phase. The top rung is the notebook's own budget, and the
-rungs below it are a third and a ninth of it: a third of the trials that reach a rung go on. The search runs until
-its trials are done and at least CONFIRMED of them have reached the top rung, so that there is a choice to confirm
-(study.recipe_confirmation). The test set takes no part.
+rungs below it are a third and a ninth of it: a third of the trials that reach a rung go on. Optuna's pruner decides
+as each trial arrives, so the first trials to reach a rung compete with few and go on almost whatever they score;
+when the trials are done, the CONFIRMED best at the rung below the top, ranked among every trial that reached it,
+are made to complete the top rung (a copy of a stopped one, with its recipe, runs to the end). Those are the choice
+that study.recipe_confirmation confirms. The test set takes no part.
 
 The trials live in an Optuna storage (a SQLite file beside the results, or any database URL): an interrupted search
 resumes where it stopped, a finished one is read instead of re-run, and several processes or machines given one URL
@@ -152,6 +154,24 @@ def _counts(study: optuna.Study) -> dict[str, int]:
             "waiting": states.count(TrialState.WAITING)}
 
 
+def _enqueue_promotions(study: optuna.Study, rungs: list[int]) -> bool:
+    """Queue a copy of each of the CONFIRMED best trials at the rung below the top whose recipe has not completed
+    the top rung (nor is on its way there); True if any was queued."""
+    if len(rungs) < 2:
+        return False
+    step = REDUCTION_FACTOR ** (len(rungs) - 2)  # the rung below the top, as the pruner numbers it
+    trials = study.get_trials(deepcopy=False)
+    scored = [trial for trial in trials if trial.state in FINISHED and step in trial.intermediate_values
+              and "promotes" not in trial.user_attrs]
+    best = sorted(scored, key=lambda trial: (-trial.intermediate_values[step], trial.number))[:CONFIRMED]
+    on_their_way = {trial.user_attrs.get("promotes", trial.number) for trial in trials
+                    if trial.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
+    missing = [trial for trial in best if trial.number not in on_their_way]
+    for trial in missing:
+        study.enqueue_trial(trial.params, user_attrs={"promotes": trial.number}, skip_if_exists=False)
+    return bool(missing)
+
+
 def _should_start_another(counts: dict[str, int], trials: int) -> bool:
     """Until `trials` are finished or under way, and until CONFIRMED have completed the top rung (or could: those
     under way count), with a cap at twice `trials` for a space where nothing ever completes."""
@@ -182,13 +202,15 @@ def run_search(study: optuna.Study, plan: SearchPlan, model_name: str, data: Dat
     steps = {epochs: REDUCTION_FACTOR ** index for index, epochs in enumerate(rungs)}
 
     def objective(trial: optuna.Trial) -> float:
+        promotes = trial.user_attrs.get("promotes")  # a copy of a stopped trial, made to complete the top rung
         study.sampler = seeded_sampler(study, trial, plan.sampler_seed)
         fields = propose(trial, plan, base, rungs)
         recipe = trial_recipe(base, fields, max(rungs))
         trial.set_user_attr("fields", fields)
         trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
-        print(f"== trial {trial.number}: " + ", ".join(f"{key} {value:.3g}" if isinstance(value, float)
-                                                        else f"{key} {value}" for key, value in fields.items()),
+        copy = "" if promotes is None else f" (trial {promotes}, to the top rung)"
+        print(f"== trial {trial.number}{copy}: " + ", ".join(f"{key} {value:.3g}" if isinstance(value, float)
+                                                              else f"{key} {value}" for key, value in fields.items()),
               flush=True)
         scores, started_at, start = {}, datetime.now(UTC), time.perf_counter()
 
@@ -201,7 +223,7 @@ def run_search(study: optuna.Study, plan: SearchPlan, model_name: str, data: Dat
                     keep(recipe, trained, started_at)
                 return
             trial.report(scores[epochs], step=steps[epochs])
-            if trial.should_prune():
+            if promotes is None and trial.should_prune():
                 raise optuna.TrialPruned(f"stopped after the {epochs}-epoch rung")
 
         try:
@@ -218,7 +240,7 @@ def run_search(study: optuna.Study, plan: SearchPlan, model_name: str, data: Dat
             study.optimize(objective, n_trials=1)  # a waiting trial first
         elif counts["running"]:  # another worker's trial is under way: the search is done when it is
             time.sleep(HEARTBEAT_S)
-        else:
+        elif not _enqueue_promotions(study, rungs):
             return
 
 
@@ -236,7 +258,7 @@ def search_record(study: optuna.Study, plan: SearchPlan, epochs: int, seed: int)
                      "rungs_reached": len(scores), "val_accuracy_by_rung": scores,
                      "epochs_trained": trial.user_attrs.get("epochs_trained", 0),
                      "train_time_s": trial.user_attrs.get("seconds", 0.0),
-                     "worker": trial.user_attrs.get("worker")})
+                     "promotes": trial.user_attrs.get("promotes"), "worker": trial.user_attrs.get("worker")})
     complete = sorted((row for row in rows if row["state"] == "complete"),
                       key=lambda row: -row["val_accuracy_by_rung"][str(epochs)])  # stable: the earlier on a tie
     return {**plan.as_dict(), "seed": seed, "epochs": epochs, "rungs": rungs, "study_name": study.study_name,

@@ -113,7 +113,9 @@ def default_inputs(notebook: str) -> list[Path]:
     Only the modules the notebook imports count, so that a new module for one notebook leaves the results of
     the others fresh.
     """
-    notebook_path = PROJECT_ROOT / "notebooks" / f"{notebook}.ipynb"
+    from mnist_study.workflow.notebooks import notebook_entry
+
+    notebook_path = PROJECT_ROOT / "notebooks" / f"{notebook_entry(notebook).file}.ipynb"
     modules = package_dependencies(notebook_path) if notebook_path.is_file() else []
     return [
         notebook_path,

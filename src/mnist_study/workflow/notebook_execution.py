@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mnist_study.core.distributed import is_chief
 from mnist_study.workflow.fingerprints import PROJECT_ROOT, input_fingerprint, stale_inputs
-from mnist_study.workflow.notebooks import NOTEBOOKS
+from mnist_study.workflow.notebooks import NOTEBOOKS, notebook_entry
 from mnist_study.workflow.reuse import PUBLISHED_DIR_VARIABLE, PUBLISHED_RESULTS
 
 KERNEL_NAME = "mnist-study"
@@ -24,7 +24,12 @@ VOLATILE_PAPERMILL_KEYS = ["start_time", "end_time", "duration", "input_path", "
 
 
 def existing_notebooks() -> list[str]:
-    return [name for name in NOTEBOOKS if (NOTEBOOK_DIR / f"{name}.ipynb").is_file()]
+    return [name for name in NOTEBOOKS if notebook_file(name).is_file()]
+
+
+def notebook_file(name: str) -> Path:
+    """The notebook that run `name` executes (06's runs, one per dataset, share one)."""
+    return NOTEBOOK_DIR / f"{notebook_entry(name).file}.ipynb"
 
 
 # TensorFlow's C++ start-up lines (absl logging: "I0000 00:00:1795... port.cc:153] oneDNN ...") carry a
@@ -120,7 +125,7 @@ def execute(name: str, results_dir: Path = RESULTS_DIR, parameters: dict | None 
     Whatever stops it (an error, Ctrl-C), the staging folder is removed and `results_dir` is left as it was.
     The kernel's output goes to `log_path(name)`, not to the console; `progress` shows a bar over the cells.
     """
-    source = NOTEBOOK_DIR / f"{name}.ipynb"
+    source = notebook_file(name)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such notebook; expected one of {existing_notebooks()}")
     results_dir = Path(results_dir).resolve()
@@ -182,8 +187,9 @@ def _execute_into(name: str, folder: Path, parameters: dict | None, kernel_name:
     # console gets papermill's bar over the cells.
     with open(log, "a") as cell_output:
         papermill.execute_notebook(
-            NOTEBOOK_DIR / f"{name}.ipynb", executed,
-            parameters={"results_dir": staged_results, **(parameters or {})}, kernel_name=kernel_name,
+            notebook_file(name), executed,
+            parameters={"results_dir": staged_results, **notebook_entry(name).parameters, **(parameters or {})},
+            kernel_name=kernel_name,
             cwd=NOTEBOOK_DIR, log_output=False, stdout_file=cell_output, stderr_file=cell_output,
             # On stdout with the runner's other progress lines: stderr keeps only what went wrong.
             progress_bar={"desc": f"    {name}", "unit": "cell", "leave": False, "mininterval": 1.0,

@@ -28,11 +28,11 @@ from pathlib import Path
 
 from mnist_study.workflow.fingerprints import PROJECT_ROOT, stale_inputs, training_code_fingerprint
 from mnist_study.workflow.notebook_execution import (
-    NOTEBOOK_DIR,
     RESULTS_DIR,
     execute,
     existing_notebooks,
     log_path,
+    notebook_file,
 )
 from mnist_study.workflow.notebooks import NOTEBOOKS
 from mnist_study.workflow.pending import declaration_problems, pending_entries, read_pending, write_pending
@@ -96,7 +96,7 @@ def expected_seconds(last: dict | None, training_code: str, retrain: bool = Fals
 def notebook_changed(name: str, last: dict | None) -> bool:
     """Whether notebook `name` itself changed since its `last` run: its parameters may then ask for runs that one
     never trained, so its wall time is no estimate of this one's."""
-    return last is not None and f"notebooks/{name}.ipynb (changed)" in stale_inputs(last)
+    return last is not None and f"notebooks/{notebook_file(name).name} (changed)" in stale_inputs(last)
 
 
 def declare_pending(results_dir: Path = RESULTS_DIR) -> dict[str, list[str]]:
@@ -202,7 +202,7 @@ def _runner_parameters(name: str, retrain: bool, results_dir: Path) -> dict:
     project's results, which README's table to regenerate (a notebook run by hand leaves the README alone)."""
     import papermill
 
-    declared = papermill.inspect_notebook(NOTEBOOK_DIR / f"{name}.ipynb")
+    declared = papermill.inspect_notebook(notebook_file(name))
     given = {"retrain": True} if retrain and "retrain" in declared else {}
     if "readme_path" in declared and Path(results_dir).resolve() == RESULTS_DIR.resolve():
         given["readme_path"] = "../README.md"  # relative to notebooks/, where papermill runs it

@@ -1,0 +1,104 @@
+"""Notebook 06's tables and sentences, written from its records: each arm's recipe and budgets, the comparison of
+the arms, the finals apart from test-time augmentation and ensembles, and the literature beside them."""
+
+from __future__ import annotations
+
+from mnist_study.reports.study_text import joined_words, percent_against_target, recipe_words, seeds_words
+from mnist_study.reports.summary import format_accuracy, markdown_table
+
+
+def _interval(summary: dict) -> str:
+    """'+0.12 pp (95 % CI -0.03 to +0.27)' from summarize_over_seeds' record of differences."""
+    if summary["std"] is None:
+        return f"{100 * summary['mean']:+.2f} pp (one seed: no interval)"
+    return (f"{100 * summary['mean']:+.2f} pp (95 % CI {100 * summary['ci95_low']:+.2f} to "
+            f"{100 * summary['ci95_high']:+.2f})")
+
+
+def arm_markdown(arm: str, record: dict) -> str:
+    """The arm's confirmed recipe, its budgets on every seed (validation and test), and the budget chosen."""
+    confirmation, budget = record["confirmation"], record["budget"]
+    table = markdown_table(
+        ["epochs", "seeds", "validation %", "test %", "s per run"],
+        [[point["epochs"], len(point["seeds"]),
+          format_accuracy(point["val_accuracy"]["mean"], point["val_accuracy"]["std"]),
+          format_accuracy(point["test_accuracy"]["mean"], point["test_accuracy"]["std"]),
+          f"{point['train_time_s_mean']:.0f}"] for point in record["points"]])
+    if len(budget["within_one_standard_error"]) > 1:
+        close = joined_words([str(epochs) for epochs in budget["within_one_standard_error"]])
+        choice = (f"{close} epochs are within one paired standard error of the best on validation, so the "
+                  f"shortest, **{budget['epochs']}**, is chosen")
+    else:
+        choice = f"validation chooses **{budget['epochs']} epochs**"
+    slope = "" if budget["last_gain_per_epoch"] is None else (
+        f"; the longest budget gained {100 * budget['last_gain_per_epoch']:+.3f} pp of validation accuracy per "
+        f"epoch over the one before it")
+    return (f"**{arm}** (search trial {confirmation['winner_trial']}, confirmed on "
+            f"{seeds_words(confirmation['seeds'])}): {recipe_words(confirmation['winner'])}.\n\n"
+            f"{table}\n\nFor this arm {choice}{slope}.")
+
+
+def comparison_markdown(comparison: dict) -> str:
+    """Augmented against plain, paired by seed, each at its own budget; McNemar per seed and between ensembles."""
+    epochs = comparison["epochs"]
+    tests = markdown_table(
+        ["seed", "only plain right", "only augmented right", "p", "p (BH)"],
+        [[test["seed"], test["only_a_correct"], test["only_b_correct"], f"{test['p_value']:.2g}",
+          f"{test['p_value_bh']:.2g}"] for test in comparison["mcnemar_by_seed"]]
+        + [[f"ensembles of {comparison['mcnemar_ensembles']['members']}",
+            comparison["mcnemar_ensembles"]["only_a_correct"], comparison["mcnemar_ensembles"]["only_b_correct"],
+            f"{comparison['mcnemar_ensembles']['p_value']:.2g}",
+            f"{comparison['mcnemar_ensembles']['p_value_bh']:.2g}"]])
+    ensembles = comparison["ensemble_accuracy"]
+    return (f"Augmented ({comparison['augmentation']}, {epochs['augmented']} epochs) minus plain "
+            f"({epochs['plain']} epochs), seed by seed over {len(comparison['seeds'])} seeds: validation "
+            f"{_interval(comparison['val_gain'])}, test {_interval(comparison['test_gain'])}. Ensembles: plain "
+            f"{100 * ensembles['plain']:.2f} %, augmented {100 * ensembles['augmented']:.2f} %.\n\n{tests}")
+
+
+def finals_markdown(final: dict, summary: dict, ensemble: dict, tta: dict | None) -> str:
+    """Single models, then test-time augmentation, then ensembles: each on its own line."""
+    lines = [f"- **Single models** ({final['model']}, {final['epochs']} epochs, {summary['test_accuracy']['n']} "
+             f"seeds): {format_accuracy(summary['test_accuracy']['mean'], summary['test_accuracy']['std'])} % "
+             f"on the test set.",
+             f"- **Ensemble** of the {ensemble['members']} seeds: {100 * ensemble['accuracy']:.2f} %."]
+    if tta is not None:
+        lines.insert(1, f"- **With a mirror image** averaged in (test-time augmentation, validation gain "
+                        f"{_interval(tta['val_gain'])}): single models "
+                        f"{format_accuracy(tta['test_accuracy']['mean'], tta['test_accuracy']['std'])} %, ensemble "
+                        f"{100 * tta['ensemble_accuracy']:.2f} %.")
+    return "\n".join(lines)
+
+
+def upstream_markdown(name: str, upstream_notebook: str, record: dict, comparison: dict) -> str:
+    single, ensemble = comparison["single"], comparison["ensemble"]
+    return (f"Against {upstream_notebook}'s best on validation, **{name}** "
+            f"({format_accuracy(record['test_accuracy']['mean'], record['test_accuracy']['std'])} %), image by "
+            f"image on its first seed: the final's first seed is right on {single['only_a_correct']} images it gets "
+            f"wrong and wrong on {single['only_b_correct']} it gets right (exact McNemar p = "
+            f"{single['p_value']:.2g}); the final's ensemble: {ensemble['only_a_correct']} against "
+            f"{ensemble['only_b_correct']} (p = {ensemble['p_value']:.2g}).")
+
+
+def targets_table(rows: list[dict]) -> str:
+    return markdown_table(
+        ["what", "target %", "achieved %", "met", "reference"],
+        [[row["what"], f"{row['target'] * 100:.1f}", percent_against_target(row["achieved"], row["target"]),
+          "yes" if row["met"] else "no", row["reference"]] for row in rows])
+
+
+def literature_markdown(literature: list[tuple], measured: list[tuple[str, float]], comparison: dict) -> str:
+    """The literature's numbers beside this notebook's, and whether the augmentation answer agrees."""
+    rows = [[source, what, f"{100 * accuracy:.2f}"] for source, what, accuracy in literature]
+    rows += [["this notebook", what, f"{100 * accuracy:.2f}"] for what, accuracy in measured]
+    gain = comparison["test_gain"]
+    decided = gain["ci95_low"] is not None and (gain["ci95_low"] > 0 or gain["ci95_high"] < 0)
+    if decided and gain["mean"] > 0:
+        answer = "augmentation pays here, as it did for Simard et al. and Ciresan et al.: the literature agrees"
+    elif decided:
+        answer = ("augmentation costs accuracy here, against the literature, where distortions helped every "
+                  "network that was trained long enough")
+    else:
+        answer = ("the paired interval of augmentation's gain holds zero: these seeds cannot tell the arms apart, "
+                  "where the literature found a gain")
+    return markdown_table(["source", "model", "test accuracy %"], rows) + f"\n\nOn the question itself: {answer}."
