@@ -280,12 +280,24 @@ def test_label_errors_and_new_writers(tiny_results):
         summary = metrics["label_issue_summary"][dataset]
         assert summary["suspects"] == len(issues["suspects"]) and summary["best_model"] == chosen[dataset]["model_name"]
         assert summary["disagreements"] == len(issues["disagreements"])
-        assert set(summary["temperatures"]) == {*summary["voting_models"], summary["best_model"]}
+        assert {*summary["voting_models"], summary["best_model"]} <= set(summary["temperatures"])
         assert all(temperature > 0 for temperature in summary["temperatures"].values())
         assert summary["best_model"] not in summary["voting_models"]  # the judged model does not vote
+        # The three strongest on validation vote; every model's count alone is kept beside.
+        others = {name: row for name, row in summary["alone"].items() if name != summary["best_model"]}
+        strongest = sorted(others, key=lambda name: -others[name]["val_accuracy"])[:3]
+        assert summary["voting_models"] == strongest
+        assert [name for name, row in summary["alone"].items() if row["voted"]] == [
+            name for name in summary["alone"] if name in strongest]
         assert summary["test_accuracy"] == chosen[dataset]["test_accuracy"]
         figures = tiny_results / "figures" / "08_label_errors_and_new_writers"
         assert (figures / f"{dataset}_label_suspects.png").is_file()
+    # New writers as they are: every saved MNIST model and 06's arms at both budgets, on the same UCI digits.
+    as_is = metrics["new_writers_as_is"]
+    assert [(row["arm"], row["epochs"]) for row in as_is["models"] if row["arm"]] == [
+        ("plain", 3), ("plain", 9), ("augmented", 3), ("augmented", 9)]
+    assert all(0 <= row["uci_accuracy"] <= 1 and 0.1 <= row["most_predicted_share"] <= 1 for row in as_is["models"])
+    assert [effect["arm"] for effect in as_is["budget_effect"]] == ["plain", "augmented"]
     few = metrics["few_label"]
     assert few["k"] == [1, 5] and few["seeds"] == [0, 1] and few["model_name"] == chosen["mnist"]["model_name"]
     for arm in ("as is", "fine-tuned", "from scratch"):

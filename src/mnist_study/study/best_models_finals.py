@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score
 
 from mnist_study.analysis.evaluation import mcnemar_exact, summarize_over_seeds
 from mnist_study.core.data import prepare_images, prepare_training_split
+from mnist_study.core.distributed import is_chief
 from mnist_study.core.inference import predict_probabilities
 from mnist_study.core.models import input_side
 from mnist_study.study.best_models import (
@@ -25,7 +26,7 @@ from mnist_study.study.best_models import (
     mcnemar_by_seed,
     paired_gain,
 )
-from mnist_study.study.experiment import ModelRuns, add_run, save_model_outputs, summarize_runs
+from mnist_study.study.experiment import ModelRuns, add_run, save_first_model, save_model_outputs, summarize_runs
 from mnist_study.workflow.artifacts import save_array
 from mnist_study.workflow.reuse import current_session
 from mnist_study.workflow.trained_run import TrainedRun
@@ -167,8 +168,8 @@ def targets(dataset: str, summary: dict, ensemble: dict) -> list[dict]:
 def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRuns, summary: dict, ensemble: dict,
               ensemble_predictions: np.ndarray, arms: dict[str, dict], tta_runs: ModelRuns | None) -> dict:
     """Save the final's first seed's model, its predictions and every seed's probabilities (with a mirror too,
-    where measured), the ensemble's predictions, and the test probabilities of each arm at each budget. Returns the
-    models saved, as 09's tables list them."""
+    where measured), the ensemble's predictions, and each arm at each budget: its first seed's model and every
+    seed's test probabilities. Returns the models saved, as 09's tables list them."""
     for folder in ("predictions", "probabilities"):
         Path(results_dir, folder).mkdir(parents=True, exist_ok=True)
     summary["artifacts"] = save_model_outputs(runs, dataset, results_dir, name=final["model"])
@@ -179,9 +180,17 @@ def save_runs(results_dir: str | Path, dataset: str, final: dict, runs: ModelRun
                                                                     f"{dataset}_{final['model']}_ensemble.npy")).name
     for arm, record in arms.items():
         for epochs, result in record["runs"].items():
-            save_array(np.stack(result.seed_probabilities).astype(np.float32), Path(
-                results_dir, "probabilities", f"{dataset}_{final['architecture']}_{arm}_{epochs}_epochs.npy"))
+            stem = arm_model_stem(dataset, final["architecture"], arm, epochs)
+            save_array(np.stack(result.seed_probabilities).astype(np.float32),
+                       Path(results_dir, "probabilities", f"{stem}.npy"))
+            if is_chief():  # notebook 08 asks each of them how it reads new writers
+                save_first_model(result, Path(results_dir, "models", f"{stem}.keras"))
     return {final["model"]: summary}
+
+
+def arm_model_stem(dataset: str, architecture: str, arm: str, epochs: int) -> str:
+    """How 06 files an arm's first seed at a budget (models/<stem>.keras) and every seed's probabilities."""
+    return f"{dataset}_{architecture}_{arm}_{epochs}_epochs"
 
 
 def summarize_final(runs: ModelRuns, dataset: str) -> dict:

@@ -156,6 +156,18 @@ def summarize_runs(runs: ModelRuns) -> dict:
     }
 
 
+def save_first_model(runs: ModelRuns, path: str | Path) -> Path:
+    """The first seed's trained model saved at `path` (.keras): the cached or published copy where there is one
+    (the same bytes, no re-save)."""
+    first, path = with_model(runs.first), Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if first.model_file is not None:
+        copy_file_atomically(first.model_file, path)
+    else:
+        save_model_reproducibly(first.model, path)
+    return path
+
+
 def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
                        name: str | None = None) -> dict[str, str]:
     """Save the first seed's model (.keras), its predicted test classes (.npy, for McNemar tests) and every
@@ -173,11 +185,7 @@ def save_model_outputs(runs: ModelRuns, dataset: str, results_dir: str | Path,
     if is_chief():
         for path in paths.values():
             path.parent.mkdir(parents=True, exist_ok=True)
-        first = with_model(runs.first)
-        if first.model_file is not None:  # the cached or published copy: the same bytes, no re-save
-            copy_file_atomically(first.model_file, paths["model"])
-        else:
-            save_model_reproducibly(first.model, paths["model"])
+        save_first_model(runs, paths["model"])
         save_array(runs.test_probabilities.argmax(axis=1).astype(np.uint8), paths["predictions"])
         save_array(np.stack(runs.seed_probabilities).astype(np.float32), paths["probabilities"])
     return {key: path.name for key, path in paths.items()}

@@ -1,9 +1,11 @@
-"""Notebook 08's voters: every saved model of a dataset, its test probabilities calibrated by a temperature fitted
-on its own validation split, before the models judge the test labels.
+"""Notebook 08's voters: the strongest saved models of a dataset on validation, their test probabilities
+calibrated by a temperature fitted on each one's own validation split, before they judge the test labels.
 
-Label smoothing (the recipes of 02-04) caps every probability near 1 - smoothing: the models are underconfident,
-and confident learning, which counts an image as another class's only where that class's probability reaches
-the class's mean self-confidence, then finds nothing. Temperature scaling on validation undoes the compression.
+Confident learning counts an image as another class's only where that class's probability reaches the class's
+threshold, the mean probability the voters give the images labelled with it. The voters set the thresholds: a
+weak voter (the dense net) spreads its probability and lowers them, a voter trained with label smoothing caps its
+probabilities near 1 - smoothing. Calibration on validation undoes the compression; only the strongest models vote,
+and each model's count alone is shown beside, so that the count found can be traced to who voted.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class SavedModel:
     probabilities_path: Path
     model_path: Path
     config: ExperimentConfig  # seeds: the runs behind the probabilities, the first being the saved model's
+    val_accuracy: float  # the mean over its seeds of the validation accuracy of the weights kept
 
 
 def saved_models(inputs_dir: str | Path, dataset: str, architectures: list[str]) -> list[SavedModel]:
@@ -61,7 +64,8 @@ def saved_models(inputs_dir: str | Path, dataset: str, architectures: list[str])
                 found.append(SavedModel(name, architecture_of(name, architectures), notebook,
                                         inputs_dir / "probabilities" / artifacts["probabilities"],
                                         inputs_dir / "models" / artifacts["model"],
-                                        replace(config, seeds=summary["seeds"])))
+                                        replace(config, seeds=summary["seeds"]),
+                                        float(np.mean([run["final_val_accuracy"] for run in summary["runs"]]))))
     return found
 
 
@@ -80,14 +84,30 @@ def calibrated_probabilities(model: SavedModel, temperature: float) -> np.ndarra
     return apply_temperature(np.load(model.probabilities_path).astype(np.float64), temperature)
 
 
-def review_labels(data, models: list[SavedModel], judged: str) -> tuple[dict, dict, np.ndarray]:
-    """Judge `data`'s test labels with every model but `judged`, calibrated: the confident-learning suspects and
-    every disputed label ranked for review, their summary (with why confident learning finds that count, raw and
-    calibrated, and what they mean for the judged model), and the calibrated consensus."""
+def strongest(models: list[SavedModel], judged: str, count: int) -> list[str]:
+    """The `count` models with the best validation accuracy, the judged one left out (every other with 0)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"voters: expected a non-negative integer, got {count!r}")
+    ranked = sorted((model for model in models if model.name != judged), key=lambda model: -model.val_accuracy)
+    return [model.name for model in (ranked[:count] if count else ranked)]
+
+
+def review_labels(data, models: list[SavedModel], judged: str, voter_count: int) -> tuple[dict, dict, np.ndarray]:
+    """Judge `data`'s test labels with the `voter_count` strongest models but `judged`, calibrated: the
+    confident-learning suspects and every disputed label ranked for review, their summary (with why confident
+    learning finds that count, raw and calibrated, what each model finds alone, and what they mean for the judged
+    model), and the calibrated consensus."""
     labels = data.test_labels
     by_name = {model.name: model for model in models}
     temperatures = {name: validation_temperature(model, data) for name, model in by_name.items()}
-    voters = [name for name in by_name if name != judged]
+    voters = strongest(models, judged, voter_count)
+    alone = {}
+    for name, model in by_name.items():  # each model on its own: what its thresholds let through
+        calibrated = consensus_probabilities({name: calibrated_probabilities(model, temperatures[name])})
+        alone[name] = {"val_accuracy": model.val_accuracy, "label_smoothing": model.config.recipe.label_smoothing,
+                       "suspects": len(label_issues(labels, calibrated)),
+                       "mean_threshold": confident_counts(labels, calibrated)["mean_threshold"],
+                       "voted": name in voters}
     raw = consensus_probabilities({name: np.load(by_name[name].probabilities_path) for name in voters})
     consensus = consensus_probabilities({name: calibrated_probabilities(by_name[name], temperatures[name])
                                          for name in voters})
@@ -95,7 +115,7 @@ def review_labels(data, models: list[SavedModel], judged: str) -> tuple[dict, di
     predictions = np.load(by_name[judged].probabilities_path)[0].argmax(axis=1)  # the first seed: the saved model
     errors, suspect_indices = set(np.flatnonzero(predictions != labels).tolist()), [s["index"] for s in suspects]
     summary = {
-        "best_model": judged, "voting_models": voters, "temperatures": temperatures,
+        "best_model": judged, "voting_models": voters, "temperatures": temperatures, "alone": alone,
         "suspects": len(suspects), "suspects_uncalibrated": len(label_issues(labels, raw)),
         "disagreements": len(ranked),
         "why": {"calibrated": confident_counts(labels, consensus), "uncalibrated": confident_counts(labels, raw)},
