@@ -160,11 +160,11 @@ def test_two_processes_share_one_search_without_losing_or_repeating_a_trial(tmp_
 
 
 def test_the_confirmation_prefers_the_cheaper_recipe_within_one_paired_standard_error():
-    rows = [{"trial": 4, "val_accuracy_by_seed": [0.9950, 0.9940], "train_time_s": 300.0},
-            {"trial": 9, "val_accuracy_by_seed": [0.9951, 0.9935], "train_time_s": 150.0},
-            {"trial": 1, "val_accuracy_by_seed": [0.9900, 0.9890], "train_time_s": 100.0}]
-    for row, fields in zip(rows, ["a", "b", "c"], strict=True):
-        row.update({key: fields for key in recipe_search.RECIPE_FIELDS})
+    rows = [{"trial": 4, "val_accuracy_by_seed": [0.9950, 0.9940]},
+            {"trial": 9, "val_accuracy_by_seed": [0.9951, 0.9935]},
+            {"trial": 1, "val_accuracy_by_seed": [0.9900, 0.9890]}]
+    for row, fields, batch in zip(rows, ["a", "b", "c"], [128, 512, 512], strict=True):
+        row.update({key: fields for key in recipe_search.RECIPE_FIELDS}, batch_size=batch)
     choice = choose_confirmed(rows)
     assert choice["best_trial"] == 4 and choice["winner_trial"] == 9 and choice["winner"]["optimizer"] == "b"
     differences = np.subtract([0.9950, 0.9940], [0.9951, 0.9935])
