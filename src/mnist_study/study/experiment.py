@@ -226,12 +226,11 @@ def search_or_reuse(session: ReuseSession, plan: SearchPlan, data: Dataset, conf
                    validation_fraction=config.validation_fraction, train_subset=config.train_subset,
                    keep=partial(keep_trained_run, plan.model, data, dataset=config.dataset, seed=config.seeds[0],
                                 validation_fraction=config.validation_fraction, train_subset=config.train_subset))
-        record = search_record(study, plan, config.recipe.epochs, config.seeds[0])
-        for row in record["trials"]:  # which process ran a trial stays in the storage: the record is the same
-            row.pop("worker", None)   # whoever ran it
-        return record
+        return search_record(study, plan, config.recipe.epochs, config.seeds[0])
 
     record = session.computed(f"recipe_search_{name}", SEARCH_MODULES, inputs, search, architectures=[plan.model])
+    for row in record["trials"]:  # which process ran a trial stays in the storage: the record (and the metrics
+        row.pop("worker", None)   # it is kept in) is the same whoever ran it, computed now or reused
     return {**record, "name": name}
 
 
