@@ -35,14 +35,22 @@ def available_models(dataset: str, model_dir: Path = MODEL_DIR) -> list[str]:
 
 
 def best_model(dataset: str, results_dir: Path = RESULTS_DIR) -> str | None:
-    """The best single model the study saved for `dataset`: notebook 06's final, as its metrics name it; else the
-    first model saved for it (before 06 has run); None when there is none."""
-    metrics = results_dir / "metrics" / f"{BEST_MODELS_NOTEBOOK}_{dataset}.json"
+    """The best single model the study saved for `dataset`: notebook 06's final, as its metrics name it; before 06
+    has run, the saved model of 01-04 with the best mean validation accuracy; else the first saved; None if none."""
     saved = available_models(dataset, results_dir / "models")
+    metrics = results_dir / "metrics" / f"{BEST_MODELS_NOTEBOOK}_{dataset}.json"
     if metrics.is_file():
         final = json.loads(metrics.read_text()).get("results", {}).get(dataset, {}).get("final", {}).get("model")
         if final in saved:
             return final
+    validation = {}
+    for path in sorted((results_dir / "metrics").glob("0[1-4]_*.json")):
+        trained = json.loads(path.read_text())
+        if trained.get("dataset") == dataset:
+            validation |= {name: float(np.mean([run["final_val_accuracy"] for run in summary["runs"]]))
+                           for name, summary in trained.get("models", {}).items() if name in saved}
+    if validation:
+        return max(validation, key=validation.get)
     return saved[0] if saved else None
 
 
