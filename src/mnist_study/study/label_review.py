@@ -101,16 +101,17 @@ def review_labels(data, models: list[SavedModel], judged: str, voter_count: int)
     by_name = {model.name: model for model in models}
     temperatures = {name: validation_temperature(model, data) for name, model in by_name.items()}
     voters = strongest(models, judged, voter_count)
+    # Each model's calibrated probabilities, read and scaled once: for its count alone and, for a voter, the vote.
+    calibrated = {name: calibrated_probabilities(model, temperatures[name]) for name, model in by_name.items()}
     alone = {}
     for name, model in by_name.items():  # each model on its own: what its thresholds let through
-        calibrated = consensus_probabilities({name: calibrated_probabilities(model, temperatures[name])})
+        own = consensus_probabilities({name: calibrated[name]})
         alone[name] = {"val_accuracy": model.val_accuracy, "label_smoothing": model.config.recipe.label_smoothing,
-                       "suspects": len(label_issues(labels, calibrated)),
-                       "mean_threshold": confident_counts(labels, calibrated)["mean_threshold"],
+                       "suspects": len(label_issues(labels, own)),
+                       "mean_threshold": confident_counts(labels, own)["mean_threshold"],
                        "voted": name in voters}
     raw = consensus_probabilities({name: np.load(by_name[name].probabilities_path) for name in voters})
-    consensus = consensus_probabilities({name: calibrated_probabilities(by_name[name], temperatures[name])
-                                         for name in voters})
+    consensus = consensus_probabilities({name: calibrated[name] for name in voters})
     suspects, ranked = label_issues(labels, consensus), disagreements(labels, consensus)
     predictions = np.load(by_name[judged].probabilities_path)[0].argmax(axis=1)  # the first seed: the saved model
     errors, suspect_indices = set(np.flatnonzero(predictions != labels).tolist()), [s["index"] for s in suspects]
