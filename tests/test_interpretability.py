@@ -110,6 +110,30 @@ def test_grad_cam_reads_the_last_spatial_activation_that_feeds_the_head(name, la
     assert isinstance(layer, layer_type) and tuple(layer.output.shape[1:]) == shape
 
 
+@pytest.mark.parametrize(("name", "offset", "stride"), [
+    ("lenet5", 6.5, 2.0),  # 5x5 valid: centre 2; pool: 2.5, stride 2; 5x5 valid: 2.5 + 2 * 2
+    ("cnn_regularized", 4.5, 2.0),  # 5x5 valid: 2; pool: 2.5, stride 2; 3x3 valid: 2.5 + 2 * 1
+    ("cnn_minimal", 1.0, 1.0),  # one 3x3 valid convolution
+    ("cnn_batchnorm", 1.5, 4.0),  # same-padded convolutions: only the two poolings move the centre, by 0.5 and 2 * 0.5
+])
+def test_a_feature_maps_cells_sit_on_the_centres_of_their_receptive_fields(name, offset, stride):
+    from mnist_study.analysis.interpretability import feature_map_grid, grad_cam_layer
+
+    model = build_model(name)
+    assert feature_map_grid(model, grad_cam_layer(model)) == (offset, stride)
+
+
+def test_a_map_is_drawn_where_its_cells_are_not_stretched_over_the_image():
+    from mnist_study.analysis.interpretability import _interpolation_matrix
+
+    # LeNet-5's 10 cells on 32 pixels: cell 0 on pixel 6.5, cell 9 on 24.5; pixels outside take the edge cell.
+    weights = _interpolation_matrix(32, 10, 6.5, 2.0)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert weights[0, 0] == 1.0 and weights[31, 9] == 1.0
+    np.testing.assert_allclose(weights[7, :2], [0.75, 0.25])  # pixel 7 is a quarter of the way to cell 1
+    np.testing.assert_allclose(weights[24, 8:], [0.25, 0.75])
+
+
 def test_a_model_without_a_feature_map_says_so():
     from mnist_study.analysis.interpretability import grad_cam_layer
 

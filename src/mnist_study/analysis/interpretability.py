@@ -82,6 +82,53 @@ def grad_cam_layer(model: keras.Model) -> keras.layers.Layer:
     return layer
 
 
+# Layers that move a map's cells: a window of `kernel_size` or `pool_size` every `strides` input cells.
+WINDOW_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.MaxPooling2D,
+                 keras.layers.AveragePooling2D)
+
+
+def feature_map_grid(model: keras.Model, layer: keras.layers.Layer) -> tuple[float, float]:
+    """Where `layer`'s map cells sit on the input: cell j is centred on pixel offset + stride * j (both axes).
+
+    Found by walking from the layer back to the input, through each window's size, stride and padding (for a
+    branching block, along its first input, since the branches of the study's blocks share a grid). A map of
+    valid convolutions covers less than the image: LeNet-5's 10x10 map is centred on pixels 6.5 to 24.5 of 32, so
+    stretching it over the whole image would put its evidence beside the strokes.
+    """
+    producers = {id(each.output): each for each in model.layers if not isinstance(each, keras.layers.InputLayer)}
+    windows = []
+    while layer is not None:
+        if isinstance(layer, WINDOW_LAYERS):
+            windows.append(layer)
+        inputs = layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+        layer = producers.get(id(inputs[0]))
+    offset, stride, size = 0.0, 1.0, model.input_shape[1]
+    for window in reversed(windows):  # input to output
+        kernel = window.kernel_size[0] if hasattr(window, "kernel_size") else window.pool_size[0]
+        step = window.strides[0]
+        if window.padding == "same":  # TensorFlow pads the odd pixel at the end
+            before = max((-(-size // step) - 1) * step + kernel - size, 0) // 2
+            size = -(-size // step)
+        else:
+            before = 0
+            size = (size - kernel) // step + 1
+        offset += stride * ((kernel - 1) / 2 - before)
+        stride *= step
+    return offset, stride
+
+
+def _interpolation_matrix(pixels: int, cells: int, offset: float, stride: float) -> np.ndarray:
+    """(pixels, cells) weights of a linear interpolation between cell centres; past the outer centres, the edge."""
+    position = np.clip((np.arange(pixels) - offset) / stride, 0, cells - 1)
+    lower = np.minimum(np.floor(position).astype(int), max(cells - 2, 0))
+    upper_weight = position - lower
+    weights = np.zeros((pixels, cells), dtype=np.float32)
+    weights[np.arange(pixels), lower] = 1 - upper_weight
+    if cells > 1:
+        weights[np.arange(pixels), lower + 1] += upper_weight
+    return weights
+
+
 def grad_cam(model: keras.Model, images: np.ndarray, class_indices: np.ndarray) -> np.ndarray:
     """Grad-CAM of `grad_cam_layer` for the given classes, in its HiResCAM form: (n, height, width) in [0, 1].
 
@@ -90,7 +137,8 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_indices: np.ndarray) 
     a head that average-pools but not for the study's CNNs, which flatten into dense layers: evidence at one
     position and counter-evidence at another cancel, and the map goes blank or lights the background. Gradients
     are those of the pre-softmax score, computed from the head's own weights, since the softmax of a confident
-    prediction saturates and its gradient vanishes.
+    prediction saturates and its gradient vanishes. Each cell's value is placed where its receptive field is
+    centred (`feature_map_grid`) and interpolated between cells.
     """
     if len(images) != len(class_indices):
         raise ValueError(f"class_indices: expected one class per image ({len(images)}), got {len(class_indices)}")
@@ -102,7 +150,10 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_indices: np.ndarray) 
         scores = tf.gather(logits, tf.constant(class_indices, dtype=tf.int32), batch_dims=1)
     gradients = tf.cast(tape.gradient(scores, activations), tf.float32)  # (n, h, w, channels)
     cam = tf.nn.relu(tf.reduce_sum(gradients * tf.cast(activations, tf.float32), axis=-1))  # (n, h, w)
-    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0].numpy()
+    offset, stride = feature_map_grid(model, grad_cam_layer(model))
+    rows = _interpolation_matrix(images.shape[1], cam.shape[1], offset, stride)  # (height, map height)
+    columns = _interpolation_matrix(images.shape[2], cam.shape[2], offset, stride)
+    cam = np.einsum("yi,nij,xj->nyx", rows, cam.numpy(), columns)
     peaks = cam.max(axis=(1, 2), keepdims=True)
     return np.divide(cam, peaks, out=np.zeros_like(cam), where=peaks > 0)
 
