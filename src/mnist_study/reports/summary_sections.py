@@ -17,7 +17,7 @@ TARGETS = [  # (model, dataset, target test accuracy, reference)
     ("lenet5", "mnist", 0.990, "LeCun et al. 1998: 99.05 %"),
     ("cnn_regularized", "mnist", 0.993, "seeds: 98.98-99.22 %"),
     ("cnn_batchnorm", "mnist", 0.994, "seed: 99.09 %"),
-    ("fashion_cnn", "fashion_mnist", 0.925, "seed: 92.0 %"),
+    ("fashion_cnn", "fashion_mnist", 0.920, "seed: 92.0 %"),  # the seed's own claim, as issue 39 sets it
 ]
 
 
