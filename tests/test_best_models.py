@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mnist_study.reports.best_models_text import literature_markdown
-from mnist_study.reports.study_text import percent_against_target, screen_choice_sentence
+from mnist_study.reports.best_models_text import literature_markdown, screen_choice_sentence, screen_markdown
+from mnist_study.reports.study_text import percent_against_target
 from mnist_study.study.best_models import (
     architecture_of,
     arm_augmentations,
@@ -24,9 +24,14 @@ from mnist_study.study.best_models import (
 
 
 def _candidate(name, flops, *points):
-    return {"architecture": name, "forward_flops": flops,
-            "points": [{"epochs": epochs, "train_time_s": seconds, "val_accuracy": accuracy}
-                       for epochs, seconds, accuracy in points]}
+    """A screen row; each point is (epochs, mean seconds, validation accuracy on seeds 0 and 1)."""
+    return {"architecture": name, "forward_flops": flops, "parameters": 100_000,
+            "points": [{"epochs": epochs, "train_time_s": seconds, "val_accuracy": float(np.mean(by_seed)),
+                        "val_accuracy_by_seed": by_seed} for epochs, seconds, by_seed in points]}
+
+
+def _screen(rows):
+    return {"budgets": [3, 6], "seeds": [0, 1], **choose_architecture(rows), "rows": rows}
 
 
 def test_ensemble_averages_probabilities():
@@ -42,35 +47,41 @@ def test_ensemble_averages_probabilities():
 
 
 def test_the_screen_compares_within_the_slowest_candidates_shortest_budget_and_prefers_the_fastest_within_noise():
-    fast = _candidate("cnn_regularized", 5e6, (3, 30.0, 0.990), (6, 60.0, 0.9920))
-    slow = _candidate("cnn_batchnorm", 11e6, (3, 64.0, 0.9925), (6, 128.0, 0.9950))
-    slowest = _candidate("resnet_mini", 14e6, (3, 75.0, 0.9890), (6, 150.0, 0.9990))
+    fast = _candidate("cnn_regularized", 5e6, (3, 30.0, [0.990, 0.990]), (6, 60.0, [0.9905, 0.9935]))
+    slow = _candidate("cnn_batchnorm", 11e6, (3, 64.0, [0.9920, 0.9930]), (6, 128.0, [0.995, 0.995]))
+    slowest = _candidate("resnet_mini", 14e6, (3, 75.0, [0.9890, 0.9890]), (6, 150.0, [0.999, 0.999]))
     rows = [fast, slow, slowest]
-    # 6,000 validation images: one standard error at 99.25 % is 0.11 pp, so 99.20 % cannot be told from it.
-    choice = choose_architecture(rows, validation_size=6000)
-    assert choice["equal_time_s"] == 75.0  # resnet_mini's 3 epochs: every candidate has a point within it
-    assert [row["val_accuracy_at_equal_time"] for row in rows] == [0.992, 0.9925, 0.989]
+    screen = _screen(rows)
+    assert screen["equal_time_s"] == 75.0  # resnet_mini's 3 epochs: every candidate has a point within it
+    assert [row["val_accuracy_at_equal_time"] for row in rows] == pytest.approx([0.992, 0.9925, 0.989])
+    assert [row["val_accuracy_by_seed_at_equal_time"] for row in rows] == [[0.9905, 0.9935], [0.9920, 0.9930],
+                                                                          [0.9890, 0.9890]]
     assert [row["seconds_per_epoch"] for row in rows] == [10.0, 64.0 / 3, 25.0]
-    assert choice["best"] == "cnn_batchnorm" and choice["best_val_accuracy"] == 0.9925
-    assert choice["standard_error"] == pytest.approx((0.9925 * 0.0075 / 6000) ** 0.5)
-    assert choice["within_one_standard_error"] == ["cnn_regularized", "cnn_batchnorm"]
-    assert choice["chosen"] == "cnn_regularized"  # the fastest per epoch of the two
-    assert "cnn_regularized is within one standard error (0.11 pp) of it, so the fastest per epoch of these, " \
-           "**cnn_regularized**, is chosen." in screen_choice_sentence(choice)
-    three = [*rows, _candidate("fashion_cnn_bn", 8e6, (3, 70.0, 0.9921), (6, 140.0, 0.996))]
-    assert "cnn_regularized and fashion_cnn_bn are within one standard error" in \
-        screen_choice_sentence(choose_architecture(three, validation_size=6000))
-    # On 600 images one standard error at 93 % is 1.04 pp: a lead of 2 points stands alone.
-    clear = [_candidate("cnn_regularized", 5e6, (3, 30.0, 0.900), (6, 60.0, 0.910)),
-             _candidate("cnn_batchnorm", 11e6, (3, 64.0, 0.930), (6, 128.0, 0.940))]
-    choice = choose_architecture(clear, validation_size=600)
-    assert choice["chosen"] == "cnn_batchnorm" and choice["within_one_standard_error"] == ["cnn_batchnorm"]
-    assert "no other candidate is within one standard error (1.04 pp) of it, so **cnn_batchnorm** is chosen." in \
-        screen_choice_sentence(choice)
+    assert screen["best"] == "cnn_batchnorm" and screen["best_val_accuracy"] == pytest.approx(0.9925)
+    # The best minus cnn_regularized, seed by seed: +0.15 and -0.05 pp, so the paired SE is 0.10 pp, twice the
+    # 0.05 pp gap of the means; resnet_mini trails by 0.30 and 0.40 pp, a paired SE of 0.05 pp.
+    assert [row["paired_standard_error"] for row in rows] == pytest.approx([0.001, 0.0, 0.0005])
+    assert screen["within_one_standard_error"] == ["cnn_regularized", "cnn_batchnorm"]
+    assert screen["chosen"] == "cnn_regularized"  # the fastest per epoch of the two
+    assert "cnn_regularized (-0.05 pp, paired SE 0.10 pp) is within one paired standard error of it over seeds 0 " \
+           "and 1, so the fastest per epoch of these, **cnn_regularized**, is chosen." in screen_choice_sentence(screen)
+    assert "| cnn_regularized | 100,000 | 5.00 | 10 | 99.00 (30) | 99.20 (60) | 99.20 (within 1 SE of the best) | " \
+           "-0.05 pp, paired SE 0.10 pp |" in screen_markdown(screen)
+    three = [*rows, _candidate("fashion_cnn_bn", 8e6, (3, 70.0, [0.9910, 0.9932]), (6, 140.0, [0.996, 0.996]))]
+    assert "cnn_regularized (-0.05 pp, paired SE 0.10 pp) and fashion_cnn_bn (-0.04 pp, paired SE 0.06 pp) are " \
+           "within one paired standard error" in screen_choice_sentence(_screen(three))
+    # A small gap that every seed repeats is told apart: 0.2 pp behind on both seeds has no spread to hide in.
+    clear = [_candidate("cnn_regularized", 5e6, (3, 30.0, [0.990, 0.991]), (6, 60.0, [0.990, 0.991])),
+             _candidate("cnn_batchnorm", 11e6, (3, 64.0, [0.992, 0.993]), (6, 128.0, [0.992, 0.993]))]
+    screen = _screen(clear)
+    assert screen["chosen"] == "cnn_batchnorm" and screen["within_one_standard_error"] == ["cnn_batchnorm"]
+    assert "no other candidate is within one paired standard error of it over seeds 0 and 1, so **cnn_batchnorm** " \
+           "is chosen." in screen_choice_sentence(screen)
     with pytest.raises(ValueError, match="screen: expected at least one candidate"):
-        choose_architecture([], validation_size=6000)
-    with pytest.raises(ValueError, match="validation_size: expected a positive number of images, got 0"):
-        choose_architecture(rows, validation_size=0)
+        choose_architecture([])
+    uneven = [*clear, _candidate("resnet_mini", 14e6, (3, 75.0, [0.99]), (6, 150.0, [0.99]))]
+    with pytest.raises(ValueError, match=r"screen: the candidates ran different numbers of seeds \(\[1, 2\]\)"):
+        choose_architecture(uneven)
 
 
 def test_an_accuracy_beside_its_target_never_rounds_onto_a_missed_target():

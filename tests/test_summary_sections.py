@@ -63,19 +63,21 @@ def _upstream(tmp_path, lr_schedule="wsd", warmup_epochs=1):
 
 ARGUMENTS = {"dataset": "mnist", "candidates": ["cnn_batchnorm", "resnet_mini"], "screen_budgets": [2, 4],
              "epochs": 27, "search_trials": 27, "search_seed": 60, "augmentations": None,
-             "confirmation_seeds": [1, 2], "seeds": [0, 1, 2, 3, 4]}
+             "confirmation_seeds": [1, 2], "seeds": [0, 1, 2, 3, 4], "screen_seeds": [0, 1]}
 
 
 def test_the_plan_reads_the_upstream_recipe_and_sets_each_arms_budgets(tmp_path):
     plan = plan_best_models(**ARGUMENTS, inputs_dir=_upstream(tmp_path))
     assert plan.budgets == [9, 27] and plan.augmentations == ["digits", "digits_affine"]
     assert plan.notebook == "06_best_models_mnist"
-    screen = plan.screen_config(4)  # the upstream's searched recipe, plain, on the first seed
+    screen = plan.screen_config(4)  # the upstream's searched recipe, plain, on the screen's seeds
     assert (screen.recipe.epochs, screen.recipe.augmentation, screen.recipe.optimizer, screen.seeds) == (
-        4, "none", "sgd_nesterov", [0])
+        4, "none", "sgd_nesterov", [0, 1])
     search = plan.search_config()  # what the arms' searches do not search
     assert (search.recipe.epochs, search.recipe.lr_schedule, search.seeds) == (27, "wsd", [0])
     assert plan_best_models(**{**ARGUMENTS, "epochs": 10}, inputs_dir=_upstream(tmp_path)).budgets == [10]
+    defaults = {name: value for name, value in ARGUMENTS.items() if name != "screen_seeds"}
+    assert plan_best_models(**defaults, inputs_dir=_upstream(tmp_path)).screen_seeds == [0, 1]
 
 
 @pytest.mark.parametrize(("changes", "message"), [
@@ -88,6 +90,9 @@ def test_the_plan_reads_the_upstream_recipe_and_sets_each_arms_budgets(tmp_path)
     ({"search_trials": 0}, r"search_trials: expected a positive integer, got 0"),
     ({"epochs": 1}, r"epochs: expected an integer >= 2, got 1"),
     ({"screen_budgets": []}, r"screen_budgets: expected a non-empty list of distinct epoch counts, got \[\]"),
+    ({"screen_seeds": [3]}, r"screen_seeds: expected at least two seeds, to pair the candidates' differences, "
+                            r"got \[3\]"),
+    ({"screen_seeds": 2}, r"screen_seeds: expected a non-empty list of distinct non-negative integers, got 2"),
 ])
 def test_a_bad_plan_names_the_parameter(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):

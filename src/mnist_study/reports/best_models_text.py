@@ -1,5 +1,6 @@
-"""Notebook 06's tables and sentences, written from its records: each arm's recipe and budgets, the comparison of
-the arms, the finals apart from test-time augmentation and ensembles, and the literature beside them."""
+"""Notebook 06's tables and sentences, written from its records: the architecture screen, each arm's recipe and
+budgets, the comparison of the arms, the finals apart from test-time augmentation and ensembles, and the literature
+beside them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,44 @@ def _interval(summary: dict) -> str:
         return f"{100 * summary['mean']:+.2f} pp (one seed: no interval)"
     return (f"{100 * summary['mean']:+.2f} pp (95 % CI {100 * summary['ci95_low']:+.2f} to "
             f"{100 * summary['ci95_high']:+.2f})")
+
+
+def screen_choice_sentence(screen: dict) -> str:
+    """What the screen's numbers say, for the notebook and the summary."""
+    rows = {row["architecture"]: row for row in screen["rows"]}
+    others = [name for name in screen["within_one_standard_error"] if name != screen["best"]]
+    seeds = seeds_words(screen["seeds"])
+    if others:
+        gaps = joined_words([f"{name} ({_gap(screen, rows[name])})" for name in others])
+        verdict = (f"{gaps} {'is' if len(others) == 1 else 'are'} within one paired standard error of it over "
+                   f"{seeds}, so the fastest per epoch of these, **{screen['chosen']}**, is chosen.")
+    else:
+        verdict = (f"no other candidate is within one paired standard error of it over {seeds}, so "
+                   f"**{screen['chosen']}** is chosen.")
+    return (f"At {screen['equal_time_s']:.0f} s the best is {screen['best']} "
+            f"({100 * screen['best_val_accuracy']:.2f} % mean validation accuracy); {verdict}")
+
+
+def _gap(screen: dict, row: dict) -> str:
+    """'-0.05 pp, paired SE 0.07 pp': a candidate's distance from the screen's best."""
+    gap = row["val_accuracy_at_equal_time"] - screen["best_val_accuracy"]
+    return f"{100 * gap:+.2f} pp, paired SE {100 * row['paired_standard_error']:.2f} pp"
+
+
+def screen_markdown(screen: dict) -> str:
+    """The screen's table, every candidate's points (means over the seeds) and its score at equal time against the
+    best's, and what they choose."""
+    return markdown_table(
+        ["architecture", "parameters", "forward MFLOP / image", "s / epoch",
+         *(f"{epochs} epochs: validation % (s)" for epochs in screen["budgets"]), "validation % at equal time",
+         "against the best"],
+        [[row["architecture"], f"{row['parameters']:,}", f"{row['forward_flops'] / 1e6:.2f}",
+          f"{row['seconds_per_epoch']:.0f}",
+          *(f"{100 * point['val_accuracy']:.2f} ({point['train_time_s']:.0f})" for point in row["points"]),
+          f"{100 * row['val_accuracy_at_equal_time']:.2f}"
+          + (" (within 1 SE of the best)" if row["architecture"] in screen["within_one_standard_error"] else ""),
+          _gap(screen, row)]
+         for row in screen["rows"]]) + "\n\n" + screen_choice_sentence(screen)
 
 
 def arm_markdown(arm: str, record: dict) -> str:

@@ -8,8 +8,13 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from mnist_study.analysis.evaluation import mcnemar_exact
-from mnist_study.reports.best_models_text import arm_markdown, comparison_markdown, finals_markdown
-from mnist_study.reports.study_text import percent_against_target, screen_choice_sentence
+from mnist_study.reports.best_models_text import (
+    arm_markdown,
+    comparison_markdown,
+    finals_markdown,
+    screen_choice_sentence,
+)
+from mnist_study.reports.study_text import percent_against_target, seeds_words
 from mnist_study.reports.summary import collect_rows, format_accuracy, markdown_table
 
 TARGETS = [  # (model, dataset, target test accuracy, reference)
@@ -81,11 +86,12 @@ def best_models_section(best_models: dict[str, dict]) -> str:
     for dataset, result in best_models.items():
         screen, final, comparison = result["screen"], result["final"], result["comparison"]
         arms = "\n\n".join(arm_markdown(arm, record) for arm, record in result["arms"].items())
+        scores = ", ".join(f"{row['architecture']} {100 * row['val_accuracy_at_equal_time']:.2f} %"
+                           for row in screen["rows"])
         parts.append(
-            f"**{dataset}**\n\nArchitecture screen (plain, seed {screen['seed']}, validation accuracy at equal "
-            "training time): " + ", ".join(f"{row['architecture']} {100 * row['val_accuracy_at_equal_time']:.2f} %"
-                                            for row in screen["rows"])
-            + f". {screen_choice_sentence(screen)}\n\n{arms}\n\n{comparison_markdown(comparison)}\n\n"
+            f"**{dataset}**\n\nArchitecture screen (plain, {seeds_words(screen['seeds'])}, mean validation accuracy at "
+            f"equal training time): {scores}. {screen_choice_sentence(screen)}\n\n{arms}\n\n"
+            f"{comparison_markdown(comparison)}\n\n"
             f"Validation prefers the **{final['arm']}** arm at {final['epochs']} epochs ({final['model']}).\n\n"
             + finals_markdown(final, result["final_summary"], result["ensemble"], result["test_time_augmentation"]))
     return "\n\n".join(parts)

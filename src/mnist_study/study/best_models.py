@@ -33,34 +33,41 @@ def arm_augmentations(arm: str, candidates: list[str]) -> list[str]:
     return ["none"] if arm == "plain" else candidates
 
 
-def choose_architecture(rows: list[dict], validation_size: int) -> dict:
+def choose_architecture(rows: list[dict]) -> dict:
     """The screen's choice at equal training time.
 
-    The equal time is the one the slowest candidate took for its shortest budget, so that every candidate has a
-    point within it (timings on a shared host vary too much for a stricter cut to be fair); each candidate scores
-    its best validation accuracy among its points within that time. Scores within one standard error of the best
-    (the binomial error of the best accuracy on `validation_size` images: one seed, so no spread across seeds to
-    pair) are not told apart, and of those the fastest per epoch wins: the arms then train it several times
-    longer. Rows: architecture, points [{epochs, train_time_s, val_accuracy}]; each gets its
-    `val_accuracy_at_equal_time` and `seconds_per_epoch`.
-    Returns {chosen, equal_time_s, best, best_val_accuracy, standard_error, within_one_standard_error}."""
+    The equal time is the one the slowest candidate took (mean over the screen's seeds) for its shortest budget, so
+    that every candidate has a point within it (timings on a shared host vary too much for a stricter cut to be
+    fair); each candidate scores its best mean validation accuracy among its points within that time. A candidate
+    within one paired standard error of the best (the spread, across the seeds, of its per-seed differences from
+    the best: each seed is one split that every candidate shares) is not told apart from it, and of those the
+    fastest per epoch wins: the arms then train it several times longer. Rows: architecture, points [{epochs,
+    train_time_s, val_accuracy, val_accuracy_by_seed}], the means over the same seeds in the same order; each row
+    gets its `val_accuracy_at_equal_time`, `val_accuracy_by_seed_at_equal_time`, `paired_standard_error` (against
+    the best) and `seconds_per_epoch`.
+    Returns {chosen, equal_time_s, best, best_val_accuracy, within_one_standard_error}."""
     if not rows:
         raise ValueError("screen: expected at least one candidate")
-    if validation_size < 1:
-        raise ValueError(f"validation_size: expected a positive number of images, got {validation_size}")
+    seed_counts = {len(point["val_accuracy_by_seed"]) for row in rows for point in row["points"]}
+    if len(seed_counts) != 1:
+        raise ValueError(f"screen: the candidates ran different numbers of seeds ({sorted(seed_counts)})")
     equal_time = max(min(point["train_time_s"] for point in row["points"]) for row in rows)
     for row in rows:
-        row["val_accuracy_at_equal_time"] = max(point["val_accuracy"] for point in row["points"]
-                                                if point["train_time_s"] <= equal_time)
+        scored = max((point for point in row["points"] if point["train_time_s"] <= equal_time),
+                     key=lambda point: point["val_accuracy"])
+        row["val_accuracy_at_equal_time"] = scored["val_accuracy"]
+        row["val_accuracy_by_seed_at_equal_time"] = scored["val_accuracy_by_seed"]
         longest = max(row["points"], key=lambda point: point["epochs"])
         row["seconds_per_epoch"] = longest["train_time_s"] / longest["epochs"]
     best = max(rows, key=lambda row: row["val_accuracy_at_equal_time"])
-    accuracy = best["val_accuracy_at_equal_time"]
-    standard_error = float(np.sqrt(accuracy * (1 - accuracy) / validation_size))
-    close = [row for row in rows if row["val_accuracy_at_equal_time"] >= accuracy - standard_error]
+    for row in rows:
+        row["paired_standard_error"] = paired_standard_error(best["val_accuracy_by_seed_at_equal_time"],
+                                                             row["val_accuracy_by_seed_at_equal_time"])
+    close = [row for row in rows if best["val_accuracy_at_equal_time"] - row["val_accuracy_at_equal_time"]
+             <= row["paired_standard_error"]]
     chosen = min(close, key=lambda row: row["seconds_per_epoch"])
     return {"chosen": chosen["architecture"], "equal_time_s": equal_time, "best": best["architecture"],
-            "best_val_accuracy": accuracy, "standard_error": standard_error,
+            "best_val_accuracy": best["val_accuracy_at_equal_time"],
             "within_one_standard_error": [row["architecture"] for row in close]}
 
 

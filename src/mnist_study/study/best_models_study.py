@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mnist_study.core.data import IMAGE_SIDE
+import numpy as np
+
 from mnist_study.core.models import check_model_name
 from mnist_study.core.training import TrainingRecipe, check_budget
 from mnist_study.study.best_models import (
@@ -23,7 +24,6 @@ from mnist_study.study.best_models import (
 from mnist_study.study.experiment import (
     ExperimentConfig,
     config_from_parameters,
-    prepare_split,
     run_budgets,
     search_or_reuse,
     with_searched_recipe,
@@ -34,6 +34,7 @@ from mnist_study.workflow.provenance import read_json
 
 NOTEBOOK = "06_best_models"
 UPSTREAM = {"mnist": "03_cnn_architectures", "fashion_mnist": "04_fashion_mnist"}
+SCREEN_SEEDS = [0, 1]  # two seeds: the fewest with a paired spread, at twice one seed's cost
 
 
 def notebook_name(dataset: str) -> str:
@@ -67,6 +68,7 @@ class BestModelsPlan:
     augmentations: list[str]
     confirmation_seeds: list[int]
     seeds: list[int]
+    screen_seeds: list[int]
     search_storage: str | None
     upstream_path: Path
     upstream: dict
@@ -77,9 +79,9 @@ class BestModelsPlan:
         return notebook_name(self.dataset)
 
     def screen_config(self, epochs: int) -> ExperimentConfig:
-        """The upstream notebook's searched recipe, plain, at `epochs`, on the first seed."""
+        """The upstream notebook's searched recipe, plain, at `epochs`, on the screen's seeds."""
         recipe = replace(self.upstream_config.recipe, epochs=epochs, augmentation="none")
-        return replace(self.upstream_config, seeds=self.seeds[:1], recipe=recipe)
+        return replace(self.upstream_config, seeds=self.screen_seeds, recipe=recipe)
 
     def search_config(self) -> ExperimentConfig:
         """What an arm's search does not search: the upstream's split, precision and devices, at `epochs`."""
@@ -90,11 +92,16 @@ class BestModelsPlan:
 
 
 def plan_best_models(dataset, candidates, screen_budgets, epochs, search_trials, search_seed, augmentations,
-                     confirmation_seeds, seeds, inputs_dir, search_storage=None) -> BestModelsPlan:
+                     confirmation_seeds, seeds, inputs_dir, screen_seeds=None, search_storage=None) -> BestModelsPlan:
     """Validate 06's parameters (a bad value stops here with a message naming it) and read its upstream."""
     if dataset not in UPSTREAM:
         raise ValueError(f"dataset: expected one of {list(UPSTREAM)}, got {dataset!r}")
     _check_seeds("seeds", seeds)
+    screen_seeds = SCREEN_SEEDS if screen_seeds is None else screen_seeds
+    _check_seeds("screen_seeds", screen_seeds)
+    if len(screen_seeds) < 2:  # one seed has no spread: the screen's rule pairs seeds
+        raise ValueError(f"screen_seeds: expected at least two seeds, to pair the candidates' differences, "
+                         f"got {screen_seeds!r}")
     check_confirmation_seeds(confirmation_seeds, seeds[0])
     if not isinstance(candidates, list) or not candidates or len(set(candidates)) != len(candidates):
         raise ValueError(f"candidates: expected a non-empty list of distinct architecture names, got {candidates!r}")
@@ -120,25 +127,26 @@ def plan_best_models(dataset, candidates, screen_budgets, epochs, search_trials,
             raise ValueError(f"screen_budgets: {budget} epochs are too short for {dataset}'s recipe from "
                              f"{UPSTREAM[dataset]}: {str(error).removeprefix('epochs: ')}") from None
     return BestModelsPlan(dataset, candidates, sorted(screen_budgets), epochs, search_rungs(epochs)[-2:],
-                          search_trials, search_seed, augmentations, confirmation_seeds, seeds, search_storage,
+                          search_trials, search_seed, augmentations, confirmation_seeds, seeds, screen_seeds,
+                          search_storage,
                           upstream_path, upstream, config)
 
 
 def screen_architectures(plan: BestModelsPlan, data, forward_flops: dict[str, float]) -> dict:
-    """Every candidate, plain, one warmup-stable-decay run per screen budget on the first seed, judged on
-    validation at equal measured training time (best_models.choose_architecture); the test set takes no part."""
+    """Every candidate, plain, one warmup-stable-decay run per seed of the screen serving every screen budget,
+    judged on validation at equal measured training time with the paired spread across seeds
+    (best_models.choose_architecture); the test set takes no part."""
     rows = []
     config = plan.screen_config(max(plan.screen_budgets))
     for architecture in plan.candidates:
         runs = run_budgets(architecture, data, config, plan.screen_budgets, test=False)
-        points = [{"epochs": epochs, "train_time_s": run.train_time_s, "val_accuracy": run.history["val_accuracy"][-1]}
-                  for epochs, (run,) in sorted(runs.items())]
+        points = [{"epochs": epochs, "train_time_s": float(np.mean([run.train_time_s for run in seed_runs])),
+                   "val_accuracy": float(np.mean([run.history["val_accuracy"][-1] for run in seed_runs])),
+                   "val_accuracy_by_seed": [run.history["val_accuracy"][-1] for run in seed_runs]}
+                  for epochs, seed_runs in sorted(runs.items())]
         rows.append({"architecture": architecture, "parameters": runs[plan.screen_budgets[0]][0].parameter_count,
                      "forward_flops": forward_flops[architecture], "points": points})
-    # The runs' own split, so that the standard error counts the images they were judged on.
-    validation_size = len(prepare_split(data, config, plan.seeds[0], IMAGE_SIDE).validation_labels)
-    return {"budgets": plan.screen_budgets, "seed": plan.seeds[0], "validation_size": validation_size,
-            **choose_architecture(rows, validation_size), "rows": rows}
+    return {"budgets": plan.screen_budgets, "seeds": plan.screen_seeds, **choose_architecture(rows), "rows": rows}
 
 
 def arm_recipe(plan: BestModelsPlan, session, data, architecture: str, arm: str) -> dict:
