@@ -1,8 +1,7 @@
-"""The study's tables and sentences, written from its records: the recipe search (01-04) and the best models (06)."""
+"""The study's tables and sentences about the recipe search (01-04, 06) and the words the other reports share."""
 
 from __future__ import annotations
 
-from mnist_study.reports.summary import markdown_table
 from mnist_study.study.recipe_confirmation import at_range_edge
 
 
@@ -48,35 +47,8 @@ def joined_words(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def screen_choice_sentence(screen: dict) -> str:
-    """What the screen's numbers say, for the notebook and the summary."""
-    others = [name for name in screen["within_one_standard_error"] if name != screen["best"]]
-    error = f"one standard error ({100 * screen['standard_error']:.2f} pp)"
-    if others:
-        verdict = (f"{joined_words(others)} {'is' if len(others) == 1 else 'are'} within {error} of it, so the fastest "
-                   f"per epoch of these, **{screen['chosen']}**, is chosen.")
-    else:
-        verdict = f"no other candidate is within {error} of it, so **{screen['chosen']}** is chosen."
-    return (f"At {screen['equal_time_s']:.0f} s the best is {screen['best']} "
-            f"({100 * screen['best_val_accuracy']:.2f} % on validation); {verdict}")
-
-
 def percent_against_target(achieved: float, target: float) -> str:
     """`achieved` in percent to 2 decimals, or to 3 where 2 would round a missed target up onto it (99.297 % against
     99.3 % reads "99.297", not "99.30")."""
     text = f"{100 * achieved:.2f}"
     return f"{100 * achieved:.3f}" if achieved < target and float(text) >= round(100 * target, 2) else text
-
-
-def screen_markdown(screen: dict) -> str:
-    """The screen's table, every candidate's points and its score at equal time, and what they choose."""
-    budgets = screen["budgets"]
-    return markdown_table(
-        ["architecture", "parameters", "forward MFLOP / image", "s / epoch",
-         *(f"{epochs} epochs: validation % (s)" for epochs in budgets), "validation % at equal time"],
-        [[row["architecture"], f"{row['parameters']:,}", f"{row['forward_flops'] / 1e6:.2f}",
-          f"{row['seconds_per_epoch']:.0f}",
-          *(f"{100 * point['val_accuracy']:.2f} ({point['train_time_s']:.0f})" for point in row["points"]),
-          f"{100 * row['val_accuracy_at_equal_time']:.2f}"
-          + (" (within 1 SE of the best)" if row["architecture"] in screen["within_one_standard_error"] else "")]
-         for row in screen["rows"]]) + "\n\n" + screen_choice_sentence(screen)
