@@ -128,8 +128,7 @@ def plan_best_models(dataset, candidates, screen_budgets, epochs, search_trials,
                              f"{UPSTREAM[dataset]}: {str(error).removeprefix('epochs: ')}") from None
     return BestModelsPlan(dataset, candidates, sorted(screen_budgets), epochs, search_rungs(epochs)[-2:],
                           search_trials, search_seed, augmentations, confirmation_seeds, seeds, screen_seeds,
-                          search_storage,
-                          upstream_path, upstream, config)
+                          search_storage, upstream_path, upstream, config)
 
 
 def screen_architectures(plan: BestModelsPlan, data, forward_flops: dict[str, float]) -> dict:
@@ -140,10 +139,11 @@ def screen_architectures(plan: BestModelsPlan, data, forward_flops: dict[str, fl
     config = plan.screen_config(max(plan.screen_budgets))
     for architecture in plan.candidates:
         runs = run_budgets(architecture, data, config, plan.screen_budgets, test=False)
-        points = [{"epochs": epochs, "train_time_s": float(np.mean([run.train_time_s for run in seed_runs])),
-                   "val_accuracy": float(np.mean([run.history["val_accuracy"][-1] for run in seed_runs])),
-                   "val_accuracy_by_seed": [run.history["val_accuracy"][-1] for run in seed_runs]}
-                  for epochs, seed_runs in sorted(runs.items())]
+        points = []
+        for epochs, seed_runs in sorted(runs.items()):
+            by_seed = [run.history["val_accuracy"][-1] for run in seed_runs]
+            points.append({"epochs": epochs, "train_time_s": float(np.mean([run.train_time_s for run in seed_runs])),
+                           "val_accuracy": float(np.mean(by_seed)), "val_accuracy_by_seed": by_seed})
         rows.append({"architecture": architecture, "parameters": runs[plan.screen_budgets[0]][0].parameter_count,
                      "forward_flops": forward_flops[architecture], "points": points})
     return {"budgets": plan.screen_budgets, "seeds": plan.screen_seeds, **choose_architecture(rows), "rows": rows}
