@@ -23,8 +23,8 @@ class FewLabelRecipe:
     fine_tune_epochs: int = 30
     fine_tune_learning_rate: float = 3e-4  # a third of the study's rate: adjust the weights, do not relearn them
     scratch_epochs: int = 100  # many passes over a tiny set, so the from-scratch arm is not short of steps
-    scratch_min_steps: int = 500  # and at least this many updates: batch norm's running statistics (momentum
-    # 0.99) keep 0.99**100 = 37 % of their initial values after 100 steps, 0.7 % after 500
+    scratch_min_steps: int = 500  # and at least this many updates, for batch norm's running statistics to forget
+    # their initial values (core.models.BATCH_NORM_MOMENTUM)
     scratch_learning_rate: float = 1e-3
     batch_size: int = 32
 
