@@ -303,6 +303,7 @@ def test_label_errors_and_new_writers(tiny_results):
     assert [(row["arm"], row["epochs"]) for row in as_is["models"] if row["arm"]] == [
         ("plain", 3), ("plain", 9), ("augmented", 3), ("augmented", 9)]
     assert all(0 <= row["uci_accuracy"] <= 1 and 0.1 <= row["most_predicted_share"] <= 1 for row in as_is["models"])
+    assert not [row for row in as_is["models"] if row["notebook"] == "06_best_models_mnist" and not row["arm"]]
     assert [effect["arm"] for effect in as_is["budget_effect"]] == ["plain", "augmented"]
     few = metrics["few_label"]
     assert few["k"] == [1, 5] and few["seeds"] == [0, 1] and few["model_name"] == chosen["mnist"]["model_name"]

@@ -50,6 +50,20 @@ def test_the_best_models_targets_are_met_only_at_or_above_them():
                                               {"accuracy": 0.9})] == ["fashion_mnist", "fashion_mnist"]
 
 
+def test_the_summary_lists_each_target_once():
+    rows = [{"model": model, "dataset": dataset, "test_accuracy_mean": target}
+            for model, dataset, target, _ in summary_sections.TARGETS]
+    best_targets = [*targets("mnist", {"test_accuracy": {"mean": 0.9965}}, {"accuracy": 0.9968}),
+                    *targets("fashion_mnist", {"test_accuracy": {"mean": 0.934}}, {"accuracy": 0.941})]
+    best_models = {"mnist": {"final": {"model": "cnn_regularized"}}, "fashion_mnist": {"final": {"model": "resnet_mini"}}}
+    records, table = summary_sections.targets(rows, best_models, best_targets)
+    assert len(records) == len(summary_sections.TARGETS) + 4
+    fashion_single = [record for record in records if record["target"] == 0.935]
+    assert [(record["model"], record["met"]) for record in fashion_single] == [
+        ("resnet_mini: single model, mean over seeds, no test-time augmentation", False)]
+    assert table.count("93.5 |") == 1
+
+
 def _upstream(tmp_path, lr_schedule="wsd", warmup_epochs=1):
     (tmp_path / "metrics").mkdir(exist_ok=True)
     parameters = {"dataset": "mnist", "seeds": [0, 1, 2], "epochs": 8, "lr_schedule": lr_schedule,
