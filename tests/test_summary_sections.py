@@ -55,7 +55,8 @@ def test_the_summary_lists_each_target_once():
             for model, dataset, target, _ in summary_sections.TARGETS]
     best_targets = [*targets("mnist", {"test_accuracy": {"mean": 0.9965}}, {"accuracy": 0.9968}),
                     *targets("fashion_mnist", {"test_accuracy": {"mean": 0.934}}, {"accuracy": 0.941})]
-    best_models = {"mnist": {"final": {"model": "cnn_regularized"}}, "fashion_mnist": {"final": {"model": "resnet_mini"}}}
+    best_models = {"mnist": {"final": {"model": "cnn_regularized"}},
+                   "fashion_mnist": {"final": {"model": "resnet_mini"}}}
     records, table = summary_sections.targets(rows, best_models, best_targets)
     assert len(records) == len(summary_sections.TARGETS) + 4
     fashion_single = [record for record in records if record["target"] == 0.935]
