@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mnist_study.reports.best_models_text import literature_markdown, screen_choice_sentence, screen_markdown
+from mnist_study.reports.best_models_text import (
+    finals_markdown,
+    literature_markdown,
+    missed_targets_markdown,
+    screen_choice_sentence,
+    screen_markdown,
+)
 from mnist_study.reports.study_text import percent_against_target
 from mnist_study.study.best_models import (
     architecture_of,
@@ -164,3 +170,27 @@ def test_each_arm_augments_what_its_dataset_allows():
         check_augmentations("mnist", ["clothing"])  # a mirrored 2 is no 2
     with pytest.raises(ValueError, match="arm: unknown 'mixup'"):
         arm_augmentations("mixup", ["digits"])
+
+
+def test_a_missed_target_is_told_in_images_with_the_validation_slope_behind_it():
+    rows = [{"what": "single model, mean over seeds", "target": 0.996, "achieved": 0.9964, "met": True},
+            {"what": "ensemble of the seeds", "target": 0.997, "achieved": 0.9967, "met": False}]
+    rising = {"epochs": 27, "best_epochs": 27, "last_gain_per_epoch": 6e-05, "at_longest": True}
+    text = missed_targets_markdown(rows, rising, 10_000)
+    assert "single model" not in text  # met: nothing to explain
+    assert text.startswith("The ensemble of the seeds misses 99.7 % by 3 test images.")
+    assert "rising there by 0.0060 pp per epoch" in text and "about 5 more epochs" in text
+    overfit = {**rising, "epochs": 9, "last_gain_per_epoch": -1e-05, "at_longest": False}
+    assert "more epochs of this recipe are not the remedy" in missed_targets_markdown(rows, overfit, 10_000)
+    one = {**rising, "last_gain_per_epoch": None}
+    assert "Only one budget was trained" in missed_targets_markdown(rows, one, 10_000)
+    assert missed_targets_markdown(rows[:1], rising, 10_000) == ""
+
+
+def test_the_ensemble_line_gives_each_size_beside_the_mean_single_model():
+    final = {"model": "cnn_regularized_augmented", "epochs": 27}
+    summary = {"test_accuracy": {"n": 5, "mean": 0.99642, "std": 0.0005}}
+    ensemble = {"members": 3, "accuracy": 0.9967, "accuracy_by_size": [0.997, 0.9969, 0.9967]}
+    line = finals_markdown(final, summary, ensemble, None).splitlines()[-1]
+    assert line == ("- **Ensemble** of the 3 seeds: 99.67 % (of the first 1, 2, ... seeds: 99.70, 99.69, 99.67 %; "
+                    "an ensemble of one is the first seed alone, against the mean single model's 99.64 %).")

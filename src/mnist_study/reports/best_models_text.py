@@ -100,7 +100,10 @@ def finals_markdown(final: dict, summary: dict, ensemble: dict, tta: dict | None
     lines = [f"- **Single models** ({final['model']}, {final['epochs']} epochs, {summary['test_accuracy']['n']} "
              f"seeds): {format_accuracy(summary['test_accuracy']['mean'], summary['test_accuracy']['std'])} % "
              f"on the test set.",
-             f"- **Ensemble** of the {ensemble['members']} seeds: {100 * ensemble['accuracy']:.2f} %."]
+             f"- **Ensemble** of the {ensemble['members']} seeds: {100 * ensemble['accuracy']:.2f} % (of the first "
+             f"1, 2, ... seeds: {', '.join(f'{100 * value:.2f}' for value in ensemble['accuracy_by_size'])} %; "
+             f"an ensemble of one is the first seed alone, against the mean single model's "
+             f"{100 * summary['test_accuracy']['mean']:.2f} %)."]
     if tta is not None:
         lines.insert(1, f"- **With a mirror image** averaged in (test-time augmentation, validation gain "
                         f"{_interval(tta['val_gain'])}): single models "
@@ -124,6 +127,28 @@ def targets_table(rows: list[dict]) -> str:
         ["what", "target %", "achieved %", "met", "reference"],
         [[row["what"], f"{row['target'] * 100:.1f}", percent_against_target(row["achieved"], row["target"]),
           "yes" if row["met"] else "no", row["reference"]] for row in rows])
+
+
+def missed_targets_markdown(rows: list[dict], budget: dict, test_images: int) -> str:
+    """For each target missed: by how many test images, and what validation says a longer budget would do."""
+    slope = budget["last_gain_per_epoch"]
+    sentences = []
+    for row in (row for row in rows if not row["met"]):
+        gap = row["target"] - row["achieved"]
+        sentence = f"The {row['what']} misses {100 * row['target']:.1f} % by {round(gap * test_images)} test images. "
+        if slope is None:
+            sentence += "Only one budget was trained, so validation cannot say what a longer one would do."
+        elif budget["at_longest"] and slope > 0:
+            # Gains shrink as a budget grows, so a straight line from the last two budgets is optimistic.
+            sentence += (f"Validation chose the longest budget, {budget['epochs']} epochs, and was still rising "
+                         f"there by {100 * slope:.4f} pp per epoch: if the test accuracy rose as fast, the gap "
+                         f"would close in about {gap / slope:.0f} more epochs, a lower bound since gains shrink "
+                         f"as a budget grows.")
+        else:
+            sentence += (f"Validation was no better at the longest budget than at {budget['epochs']} epochs, so "
+                         f"more epochs of this recipe are not the remedy; another architecture or recipe is.")
+        sentences.append(sentence)
+    return "\n\n".join(sentences)
 
 
 def literature_markdown(literature: list[tuple], measured: list[tuple[str, float]], comparison: dict) -> str:
