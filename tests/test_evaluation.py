@@ -70,6 +70,8 @@ def test_summarize_over_seeds_by_hand():
     half_width = 4.302653 * 0.01 / np.sqrt(3)  # t(0.975, df=2)
     assert summary["ci95_low"] == pytest.approx(0.98 - half_width, abs=1e-7)
     assert summary["ci95_high"] == pytest.approx(0.98 + half_width, abs=1e-7)
+    # Equal values (two seeds that land on the same count of a small split): a point interval, not scipy's NaN.
+    assert summarize_over_seeds([0.5, 0.5]) == {"n": 2, "mean": 0.5, "std": 0.0, "ci95_low": 0.5, "ci95_high": 0.5}
     single = summarize_over_seeds([0.5])
     assert single == {"n": 1, "mean": 0.5, "std": None, "ci95_low": None, "ci95_high": None}
     with pytest.raises(ValueError, match="empty list"):

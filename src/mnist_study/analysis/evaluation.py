@@ -67,7 +67,10 @@ def summarize_over_seeds(values: list[float], confidence: float = 0.95) -> dict:
     array = np.asarray(values, dtype=float)
     summary = {"n": len(array), "mean": float(array.mean()), "std": None, "ci95_low": None, "ci95_high": None}
     if len(array) > 1:
-        low, high = stats.t.interval(confidence, df=len(array) - 1, loc=summary["mean"], scale=stats.sem(array))
+        sem = stats.sem(array)
+        # scipy returns NaN for a zero scale; equal values (a handful of seeds on a small split) have a point interval.
+        low, high = (stats.t.interval(confidence, df=len(array) - 1, loc=summary["mean"], scale=sem) if sem > 0
+                     else (summary["mean"], summary["mean"]))
         summary.update(std=float(array.std(ddof=1)), ci95_low=float(low), ci95_high=float(high))
     return summary
 
